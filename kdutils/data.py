@@ -1,0 +1,471 @@
+"""Find, verify, import and load the datasets of the series as in-memory tensors.
+
+Sources are tried in this order:
+
+1. the project's ``data/`` folder (torchvision's layout: ``data/FashionMNIST/raw/...``);
+2. a folder of the four raw IDX files (plain or ``.gz``) named by the environment variable
+   ``KDUTILS_RAW_DIR``, then the system locations where Linux distributions install them
+   (Debian and Ubuntu: ``apt-get install dataset-fashion-mnist`` puts them in
+   ``/usr/share/datasets/fashion-mnist``);
+3. torchvision's own download (which checks the MD5 of each archive).
+
+Whatever the source, every file is verified by the SHA-256 of its *uncompressed* content before
+it is used, and written into ``data/`` atomically (temporary file, then rename), so a half-written
+file is never taken for data. The files are then read with torchvision's dataset classes and kept
+as whole tensors: training slices mini-batches by index, with no per-sample PIL decoding.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torchvision import datasets as tv_datasets
+
+__all__ = [
+    "DATASETS",
+    "ChecksumError",
+    "DataError",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "Split",
+    "default_root",
+    "download",
+    "ensure_dataset",
+    "find_source",
+    "import_raw",
+    "load_dataset",
+    "minibatch_indices",
+    "raw_folder",
+    "sha256_of_file",
+    "verify",
+]
+
+RAW_DIR_ENV = "KDUTILS_RAW_DIR"
+DATA_DIR_ENV = "KDUTILS_DATA_DIR"
+_CHUNK = 1 << 20
+
+
+class DataError(RuntimeError):
+    """Base class of the data errors: each message says what is wrong and what to do."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """No source of the dataset could be found."""
+
+
+class ChecksumError(DataError):
+    """A file's content differs from the published dataset (corrupted, truncated or another file)."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What identifies one dataset: its torchvision class, its files and their SHA-256 sums."""
+
+    name: str
+    torchvision_class: type
+    sha256: dict[str, str]  # uncompressed file name -> SHA-256 of its content
+    system_dirs: tuple[str, ...] = ()
+    install_hint: str = ""
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(self.sha256)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        torchvision_class=tv_datasets.FashionMNIST,
+        sha256={
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+        install_hint="on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist "
+        "(installs the files into /usr/share/datasets/fashion-mnist)",
+    ),
+    "mnist": DatasetSpec(
+        name="mnist",
+        torchvision_class=tv_datasets.MNIST,
+        sha256={
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        system_dirs=("/usr/share/datasets/mnist",),
+    ),
+}
+
+
+def _spec(name: str) -> DatasetSpec:
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    if key == "fashionmnist":
+        key = "fashion-mnist"
+    if key not in DATASETS:
+        known = ", ".join(repr(k) for k in DATASETS)
+        raise ValueError(f"Unknown dataset {name!r}. Known datasets: {known}.")
+    return DATASETS[key]
+
+
+def default_root() -> Path:
+    """The folder datasets and checkpoints live in.
+
+    ``$KDUTILS_DATA_DIR`` if set, else the repository's ``data/`` folder (kdutils is installed in
+    editable mode from the repository), else ``~/.cache/kdutils``.
+    """
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "kdutils"
+
+
+def raw_folder(name: str, root: str | Path | None = None) -> Path:
+    """Where torchvision's class for ``name`` expects the raw files (``root/FashionMNIST/raw``)."""
+    spec = _spec(name)
+    root = Path(root) if root is not None else default_root()
+    return root / spec.torchvision_class.__name__ / "raw"
+
+
+def sha256_of_file(path: str | Path) -> str:
+    """SHA-256 of a file's content, decompressing it first when its name ends in ``.gz``."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _ways_to_get(spec: DatasetSpec, root: Path) -> str:
+    ways = [
+        f"put the four raw IDX files ({', '.join(spec.files)}; plain or .gz) in a folder and set "
+        f"{RAW_DIR_ENV}=/that/folder, or run: python -m kdutils.data import /that/folder --dataset {spec.name}",
+        f"run with internet access once so torchvision can download it into {raw_folder(spec.name, root)}",
+    ]
+    if spec.install_hint:
+        ways.insert(0, spec.install_hint)
+    return "\n".join(f"  - {w}" for w in ways)
+
+
+def verify(name: str = "fashion-mnist", root: str | Path | None = None) -> Path:
+    """Check every raw file of ``name`` under ``root`` against its SHA-256; return the raw folder.
+
+    Raises ``DatasetNotFoundError`` when a file is missing and ``ChecksumError`` naming the file
+    whose content is wrong.
+    """
+    spec = _spec(name)
+    folder = raw_folder(name, root)
+    missing = [f for f in spec.files if not (folder / f).is_file()]
+    if missing:
+        raise DatasetNotFoundError(f"{spec.name}: missing {', '.join(missing)} in {folder}.")
+    for file_name, expected in spec.sha256.items():
+        actual = sha256_of_file(folder / file_name)
+        if actual != expected:
+            raise ChecksumError(
+                f"{folder / file_name} is corrupted or truncated: its SHA-256 is {actual}, expected "
+                f"{expected}. Delete it and load the dataset again to re-import it."
+            )
+    return folder
+
+
+def _source_file(source: Path, file_name: str) -> Path | None:
+    for candidate in (source / file_name, source / (file_name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _copy_verified(src: Path, dest: Path, expected_sha256: str) -> None:
+    """Decompress (if needed) ``src`` into ``dest`` atomically, refusing content with the wrong hash."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        opener = gzip.open if src.suffix == ".gz" else open
+        try:
+            with opener(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                while chunk := fin.read(_CHUNK):
+                    digest.update(chunk)
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ChecksumError(f"{src} cannot be read ({exc}); it is corrupted or truncated.") from exc
+        if digest.hexdigest() != expected_sha256:
+            raise ChecksumError(
+                f"{src} is not the published file: the SHA-256 of its content is {digest.hexdigest()}, "
+                f"expected {expected_sha256}. Replace it with an intact copy."
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are for everyone
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def import_raw(name: str, source: str | Path, root: str | Path | None = None) -> Path:
+    """Import the four raw IDX files of ``name`` from the folder ``source`` into ``root``.
+
+    ``source`` may hold the files plain or gzipped, directly or in torchvision's ``<Class>/raw``
+    layout. Each file is verified before it replaces anything in ``root``. Returns the raw folder.
+    """
+    spec = _spec(name)
+    source = Path(source).expanduser()
+    if not source.is_dir():
+        raise DatasetNotFoundError(f"{source} is not a folder; give the folder that holds the raw IDX files.")
+    nested = source / spec.torchvision_class.__name__ / "raw"
+    if all(_source_file(source, f) is None for f in spec.files) and nested.is_dir():
+        source = nested
+    found = {f: _source_file(source, f) for f in spec.files}
+    missing = [f for f, path in found.items() if path is None]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{source} does not hold the {spec.name} files {', '.join(missing)} (plain or .gz)."
+        )
+    folder = raw_folder(name, root)
+    for file_name, path in found.items():
+        _copy_verified(path, folder / file_name, spec.sha256[file_name])
+    return folder
+
+
+def find_source(name: str) -> Path | None:
+    """The first local folder (``$KDUTILS_RAW_DIR``, then system locations) holding all raw files."""
+    spec = _spec(name)
+    candidates = []
+    if os.environ.get(RAW_DIR_ENV):
+        candidates.append(Path(os.environ[RAW_DIR_ENV]).expanduser())
+    candidates.extend(Path(d) for d in spec.system_dirs)
+    for folder in candidates:
+        for sub in (folder, folder / spec.torchvision_class.__name__ / "raw"):
+            if sub.is_dir() and all(_source_file(sub, f) is not None for f in spec.files):
+                return sub
+    return None
+
+
+def download(name: str = "fashion-mnist", root: str | Path | None = None) -> Path:
+    """Download with torchvision (it checks each archive's MD5), verify the SHA-256, then import."""
+    spec = _spec(name)
+    root_path = Path(root) if root is not None else default_root()
+    root_path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=root_path) as tmp:
+        try:
+            for train in (True, False):
+                spec.torchvision_class(tmp, train=train, download=True)
+        except Exception as exc:  # torchvision raises several types for network failures
+            raise DatasetNotFoundError(
+                f"Downloading {spec.name} failed ({type(exc).__name__}: {exc}). Other ways to get it:\n"
+                + _ways_to_get(spec, root_path)
+            ) from exc
+        return import_raw(name, Path(tmp) / spec.torchvision_class.__name__ / "raw", root_path)
+
+
+def ensure_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True) -> Path:
+    """Make sure verified raw files of ``name`` are under ``root``; return their folder.
+
+    Files already in ``root`` must verify: a corrupted one is an error, never silently replaced.
+    """
+    spec = _spec(name)
+    root_path = Path(root) if root is not None else default_root()
+    folder = raw_folder(name, root_path)
+    if any((folder / f).exists() for f in spec.files):
+        present = all((folder / f).is_file() for f in spec.files)
+        if present:
+            return verify(name, root_path)
+    source = find_source(name)
+    if source is not None:
+        return import_raw(name, source, root_path)
+    if download:
+        return _download(name, root_path)
+    raise DatasetNotFoundError(
+        f"{spec.name} was not found in {folder}, in ${RAW_DIR_ENV} or in "
+        f"{', '.join(spec.system_dirs) or 'any system folder'}. Ways to get it:\n" + _ways_to_get(spec, root_path)
+    )
+
+
+# ``download`` is also the name of ensure_dataset's flag; keep a handle on the function.
+_download = download
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split as whole tensors: ``x`` float32 ``(N, 1, 28, 28)`` normalised, ``y`` int64 ``(N,)``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"x has {self.x.shape[0]} examples but y has {self.y.shape[0]}; they must match.")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, indices: torch.Tensor) -> Split:
+        """The examples at ``indices`` (a new Split sharing no storage with this one)."""
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return Split(self.x[indices], self.y[indices])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset loaded into memory, normalised with its training set's mean and std."""
+
+    name: str
+    train: Split
+    test: Split
+    classes: list[str]
+    mean: float
+    std: float
+    root: Path = field(default_factory=default_root)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to pixel intensities in [0, 1], for showing images."""
+        return x * self.std + self.mean
+
+
+def load_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True) -> Dataset:
+    """Load ``name`` ("fashion-mnist" or "mnist") into memory, importing it first if needed.
+
+    Returns a ``Dataset`` whose ``train`` and ``test`` splits hold ``x`` (float32, ``(N, 1, 28, 28)``,
+    normalised with the training set's mean and std) and ``y`` (int64, ``(N,)``), and ``classes``.
+    """
+    spec = _spec(name)
+    root_path = Path(root) if root is not None else default_root()
+    ensure_dataset(spec.name, root_path, download=download)
+    train_raw = spec.torchvision_class(root_path, train=True, download=False)
+    test_raw = spec.torchvision_class(root_path, train=False, download=False)
+    train_pixels = train_raw.data.to(torch.float32).div_(255.0)
+    mean = train_pixels.mean().item()
+    std = train_pixels.std().item()
+
+    def to_split(raw, pixels=None) -> Split:
+        pixels = raw.data.to(torch.float32).div_(255.0) if pixels is None else pixels
+        x = pixels.sub_(mean).div_(std).unsqueeze(1).contiguous()
+        return Split(x, raw.targets.to(torch.int64).clone())
+
+    return Dataset(
+        name=spec.name,
+        train=to_split(train_raw, train_pixels),
+        test=to_split(test_raw),
+        classes=list(train_raw.classes),
+        mean=mean,
+        std=std,
+        root=root_path,
+    )
+
+
+def minibatch_indices(
+    n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
+) -> Iterator[torch.Tensor]:
+    """Yield index tensors covering ``range(n)`` once per call, in a seeded shuffled order.
+
+    Slicing whole in-memory tensors with these indices replaces a DataLoader: no per-sample
+    conversion, and the order depends only on ``generator``'s seed.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}.")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: python -m kdutils.data {status,import,verify,fetch}
+# ---------------------------------------------------------------------------------------------
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+def _status(root: Path, out) -> int:
+    from .checkpoints import CheckpointError, read_metadata
+
+    problems = 0
+    print(f"data folder: {root}", file=out)
+    for name in DATASETS:
+        folder = raw_folder(name, root)
+        try:
+            verify(name, root)
+            print(f"  {name:<14} verified   {folder}", file=out)
+        except DatasetNotFoundError:
+            source = find_source(name)
+            hint = f"importable from {source}" if source else "absent"
+            print(f"  {name:<14} not here   ({hint})", file=out)
+        except ChecksumError as exc:
+            problems += 1
+            print(f"  {name:<14} CORRUPTED  {exc}", file=out)
+    checkpoints = sorted((root / "checkpoints").glob("*.pt"))
+    print(f"checkpoints: {len(checkpoints)}", file=out)
+    for path in checkpoints:
+        try:
+            meta = read_metadata(path)
+            accuracy = meta.get("test_accuracy")
+            shown = f"test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+            print(f"  {path.name:<32} ok         {meta['architecture']} {meta.get('dataset', '')} {shown}", file=out)
+        except CheckpointError as exc:
+            problems += 1
+            print(f"  {path.name:<32} DAMAGED    {exc}", file=out)
+    return EXIT_PROBLEM if problems else EXIT_OK
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    """Prepare data for a lab without internet. Returns the exit code."""
+    import argparse
+    import sys
+
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(
+        prog="python -m kdutils.data",
+        description="Check, import, verify or download the datasets of the series (for offline labs).",
+    )
+    parser.add_argument("--root", type=Path, default=None, help="data folder (default: the repository's data/)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="which datasets and checkpoints are present and verified")
+    importer = commands.add_parser("import", help="import the raw IDX files from a folder (e.g. a USB stick)")
+    importer.add_argument("source", type=Path)
+    for command in (importer, commands.add_parser("verify", help="check every file's SHA-256"),
+                    commands.add_parser("fetch", help="download with torchvision, then verify")):
+        command.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    root = args.root if args.root is not None else default_root()
+    try:
+        if args.command == "status":
+            return _status(root, out)
+        if args.command == "import":
+            folder = import_raw(args.dataset, args.source, root)
+            print(f"imported and verified {args.dataset} into {folder}", file=out)
+        elif args.command == "verify":
+            folder = verify(args.dataset, root)
+            print(f"{args.dataset}: all {len(_spec(args.dataset).files)} files verified in {folder}", file=out)
+        elif args.command == "fetch":
+            folder = download(args.dataset, root)
+            print(f"downloaded and verified {args.dataset} into {folder}", file=out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=out)
+        return EXIT_USAGE
+    except DataError as exc:
+        print(f"error: {exc}", file=out)
+        return EXIT_PROBLEM
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

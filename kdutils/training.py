@@ -1,0 +1,186 @@
+"""Training and evaluation on in-memory tensors, with optional distillation from a teacher."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .data import Split
+from .losses import IGNORE_LABEL, _check_alpha, _check_temperature, _distillation_loss
+
+__all__ = ["History", "evaluate", "predict_logits", "train"]
+
+EVAL_BATCH_SIZE = 8192
+
+
+@dataclass
+class History:
+    """Per-epoch record of one training run."""
+
+    loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> list[int]:
+        return list(range(1, len(self.loss) + 1))
+
+    @property
+    def final_test_accuracy(self) -> float | None:
+        return self.test_accuracy[-1] if self.test_accuracy else None
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return asdict(self)
+
+
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
+    """The model's raw logits for every row of ``x``, computed in ``eval()`` mode without autograd.
+
+    The model's train/eval mode is restored afterwards. The result is an ordinary tensor (not an
+    inference tensor), so it can be used as a constant target in a loss that is back-propagated.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            chunks = [model(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+            logits = torch.cat(chunks) if chunks else torch.empty(0)
+    finally:
+        model.train(was_training)
+    return logits.clone()  # outside inference mode: a normal tensor
+
+
+def evaluate(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE) -> float:
+    """Fraction of ``split`` the model classifies correctly (0..1)."""
+    if len(split) == 0:
+        raise ValueError("cannot evaluate on an empty split.")
+    logits = predict_logits(model, split.x, batch_size)
+    return (logits.argmax(dim=1).cpu() == split.y).float().mean().item()
+
+
+def _check_train_args(split: Split, epochs: int, batch_size: int, lr: float) -> None:
+    if not isinstance(split, Split):
+        raise TypeError(f"train expects a kdutils.data.Split (e.g. ds.train), got {type(split).__name__}.")
+    if len(split) == 0:
+        raise ValueError("the training split is empty.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    y = split.y
+    labelled = y[y != IGNORE_LABEL]
+    if labelled.numel() and (labelled.min() < 0):
+        raise ValueError(f"labels must be class indices >= 0 or {IGNORE_LABEL} (no label), got {labelled.min()}.")
+
+
+def train(
+    model: nn.Module,
+    train_split: Split,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    teacher: nn.Module | None = None,
+    teacher_logits: torch.Tensor | None = None,
+    T: float = 4.0,
+    alpha: float = 0.9,
+    test: Split | None = None,
+    weight_decay: float = 0.0,
+    lr_schedule: str = "constant",
+    progress: bool = True,
+    description: str | None = None,
+) -> History:
+    """Train ``model`` in place with Adam on ``train_split``; return its ``History``.
+
+    Without a teacher the loss is cross-entropy. With ``teacher`` (or precomputed ``teacher_logits``
+    aligned with ``train_split``), it is ``kdutils.losses.distillation_loss`` with ``T`` and ``alpha``.
+    The teacher's logits are computed once for the whole split (teacher in ``eval()``, no autograd)
+    and sliced per batch, so a distillation epoch costs about what a plain epoch costs.
+
+    Labels equal to ``kdutils.losses.IGNORE_LABEL`` mark unlabelled examples: they contribute only
+    the soft term (useful for a transfer set larger than the labelled set).
+
+    The batch order depends only on ``seed``; the same seed and the same initial weights give
+    bit-identical weights on the same machine. ``lr_schedule`` is ``"constant"`` or ``"cosine"``
+    (decays to zero over the run, per step).
+    """
+    _check_train_args(train_split, epochs, batch_size, lr)
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}.")
+    distilling = teacher is not None or teacher_logits is not None
+    if distilling:
+        _check_temperature(T)
+        _check_alpha(alpha)
+        T, alpha = float(T), float(alpha)
+        if teacher_logits is None:
+            teacher_logits = predict_logits(teacher, train_split.x)
+        if teacher_logits.dim() != 2 or teacher_logits.shape[0] != len(train_split):
+            raise ValueError(
+                f"teacher_logits must have one row per training example ({len(train_split)}), "
+                f"got shape {tuple(teacher_logits.shape)}."
+            )
+    elif bool((train_split.y == IGNORE_LABEL).any()):
+        raise ValueError("unlabelled examples (IGNORE_LABEL) need a teacher to learn from.")
+
+    device = next(model.parameters()).device
+    x, y = train_split.x.to(device), train_split.y.to(device)
+    if distilling:
+        teacher_logits = teacher_logits.to(device)
+    n = x.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+        if lr_schedule == "cosine"
+        else None
+    )
+    generator = torch.Generator().manual_seed(seed)
+    labelled_count = int((y != IGNORE_LABEL).sum())
+    history = History()
+
+    bar = tqdm(range(epochs), desc=description or ("distil" if distilling else "train"), unit="epoch",
+               disable=not progress)
+    model.train()
+    for _ in bar:
+        start = time.perf_counter()
+        # Running sums stay tensors: calling .item() every step would force a sync and cost time.
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        order = torch.randperm(n, generator=generator).to(device)
+        for begin in range(0, n, batch_size):
+            idx = order[begin : begin + batch_size]
+            xb, yb = x[idx], y[idx]
+            logits = model(xb)
+            if distilling:
+                loss = _distillation_loss(logits, yb, teacher_logits[idx], T, alpha)
+            else:
+                loss = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * idx.shape[0]
+                correct += (logits.argmax(dim=1) == yb).sum()
+        history.loss.append(loss_sum.item() / n)
+        history.train_accuracy.append(correct.item() / max(labelled_count, 1))
+        if test is not None:
+            history.test_accuracy.append(evaluate(model, test))
+        history.seconds.append(time.perf_counter() - start)
+        postfix = {"loss": f"{history.loss[-1]:.4f}", "train_acc": f"{history.train_accuracy[-1]:.4f}"}
+        if test is not None:
+            postfix["test_acc"] = f"{history.test_accuracy[-1]:.4f}"
+        bar.set_postfix(postfix)
+    return history

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny IDX datasets made on the fly, so no test needs the real data or a network."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdutils import data as kd_data
+from kdutils.data import Split
+
+SIZES = {"train": 60, "t10k": 20}
+
+
+def idx_images(images: torch.Tensor) -> bytes:
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", 0x0803, n, rows, cols) + images.to(torch.uint8).numpy().tobytes()
+
+
+def idx_labels(labels: torch.Tensor) -> bytes:
+    return struct.pack(">II", 0x0801, labels.shape[0]) + labels.to(torch.uint8).numpy().tobytes()
+
+
+@pytest.fixture
+def tiny_raw(tmp_path, monkeypatch):
+    """A folder of four gzipped IDX files and a 'fashion-mnist' spec whose checksums match them.
+
+    The system folders are cleared and the env var unset, so only what a test provides is found.
+    """
+    generator = torch.Generator().manual_seed(123)
+    source = tmp_path / "usb-stick"
+    source.mkdir()
+    contents = {}
+    for split, n in SIZES.items():
+        images = torch.randint(0, 256, (n, 28, 28), generator=generator)
+        labels = torch.arange(n) % 10
+        contents[f"{split}-images-idx3-ubyte"] = idx_images(images)
+        contents[f"{split}-labels-idx1-ubyte"] = idx_labels(labels)
+    for name, payload in contents.items():
+        (source / f"{name}.gz").write_bytes(gzip.compress(payload))
+    sums = {name: hashlib.sha256(payload).hexdigest() for name, payload in contents.items()}
+    spec = replace(kd_data.DATASETS["fashion-mnist"], sha256=sums, system_dirs=())
+    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", spec)
+    monkeypatch.delenv(kd_data.RAW_DIR_ENV, raising=False)
+    return source, contents
+
+
+@pytest.fixture
+def toy_split():
+    """A small, learnable 10-class problem shaped like the real data."""
+    generator = torch.Generator().manual_seed(0)
+    prototypes = torch.randn(10, 784, generator=generator)
+    y = torch.arange(400) % 10
+    x = prototypes[y] + 0.8 * torch.randn(400, 784, generator=generator)
+    return Split(x.reshape(-1, 1, 28, 28), y)
+
+
+def real_data_available() -> bool:
+    try:
+        kd_data.ensure_dataset("fashion-mnist", download=False)
+    except (kd_data.DataError, OSError):
+        return False
+    return True
+
+
+def data_root(tmp_path: Path) -> Path:
+    return tmp_path / "data"

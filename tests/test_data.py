@@ -1,0 +1,181 @@
+import gzip
+import os
+from dataclasses import replace
+
+import pytest
+import torch
+
+from kdutils import data as kd_data
+from kdutils.data import (
+    ChecksumError,
+    DatasetNotFoundError,
+    import_raw,
+    load_dataset,
+    minibatch_indices,
+    raw_folder,
+    verify,
+)
+
+from .conftest import SIZES, real_data_available
+
+
+def test_load_from_gzipped_folder_via_env_var(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    ds = load_dataset("fashion-mnist", root=tmp_path / "data", download=False)
+
+    assert ds.train.x.shape == (SIZES["train"], 1, 28, 28) and ds.train.x.dtype == torch.float32
+    assert ds.test.x.shape == (SIZES["t10k"], 1, 28, 28)
+    assert ds.train.y.dtype == torch.int64 and ds.train.y.tolist() == [i % 10 for i in range(SIZES["train"])]
+    assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
+    # normalised with the training set's own statistics
+    assert abs(ds.train.x.mean().item()) < 1e-4 and abs(ds.train.x.std().item() - 1) < 1e-3
+    # imported in torchvision's layout, decompressed
+    folder = raw_folder("fashion-mnist", tmp_path / "data")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(kd_data.DATASETS["fashion-mnist"].files)
+
+
+def test_denormalize_recovers_pixels(tiny_raw, tmp_path, monkeypatch):
+    source, contents = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    ds = load_dataset(root=tmp_path / "data", download=False)
+    first_pixel = contents["t10k-images-idx3-ubyte"][16] / 255
+    assert ds.denormalize(ds.test.x)[0, 0, 0, 0].item() == pytest.approx(first_pixel, abs=1e-5)
+
+
+def test_project_folder_is_used_before_other_sources(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    root = tmp_path / "data"
+    import_raw("fashion-mnist", source, root)
+    for f in source.iterdir():  # the original source disappears: data/ alone must do
+        f.unlink()
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    assert len(load_dataset(root=root, download=False).train) == SIZES["train"]
+
+
+def test_plain_uncompressed_files_and_torchvision_layout_are_accepted(tiny_raw, tmp_path):
+    source, contents = tiny_raw
+    nested = tmp_path / "copy" / "FashionMNIST" / "raw"
+    nested.mkdir(parents=True)
+    for name, payload in contents.items():
+        (nested / name).write_bytes(payload)
+    folder = import_raw("fashion-mnist", tmp_path / "copy", tmp_path / "data")
+    assert verify("fashion-mnist", tmp_path / "data") == folder
+
+
+def test_system_folder_is_a_source(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    spec = kd_data.DATASETS["fashion-mnist"]
+    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, system_dirs=(str(source),)))
+    assert len(load_dataset(root=tmp_path / "data", download=False).test) == SIZES["t10k"]
+
+
+def test_corrupted_source_is_rejected_and_nothing_is_written(tiny_raw, tmp_path):
+    source, contents = tiny_raw
+    damaged = bytearray(contents["train-images-idx3-ubyte"])
+    damaged[100] ^= 0xFF
+    (source / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(damaged)))
+    with pytest.raises(ChecksumError, match="train-images-idx3-ubyte"):
+        import_raw("fashion-mnist", source, tmp_path / "data")
+    folder = raw_folder("fashion-mnist", tmp_path / "data")
+    assert not (folder / "train-images-idx3-ubyte").exists()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+def test_truncated_gzip_is_rejected(tiny_raw, tmp_path):
+    source, _ = tiny_raw
+    gz = source / "t10k-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:200])
+    with pytest.raises(ChecksumError, match="t10k-images-idx3-ubyte"):
+        import_raw("fashion-mnist", source, tmp_path / "data")
+
+
+def test_corrupted_file_in_data_folder_is_an_error_not_a_silent_fallback(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    root = tmp_path / "data"
+    folder = import_raw("fashion-mnist", source, root)
+    labels = folder / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-5])  # truncated
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))  # a good source exists, but must not hide the damage
+    with pytest.raises(ChecksumError, match="train-labels-idx1-ubyte.*Delete it"):
+        load_dataset(root=root, download=False)
+
+
+def test_missing_dataset_lists_the_ways_to_get_it(tiny_raw, tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset(root=tmp_path / "data", download=False)
+    message = str(info.value)
+    assert kd_data.RAW_DIR_ENV in message
+    assert "dataset-fashion-mnist" in message
+    assert "python -m kdutils.data import" in message
+    assert "download" in message
+
+
+def test_failed_download_says_what_else_to_do(tiny_raw, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    spec = kd_data.DATASETS["fashion-mnist"]
+    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, torchvision_class=offline))
+    with pytest.raises(DatasetNotFoundError, match="Downloading fashion-mnist failed.*network is unreachable"):
+        load_dataset(root=tmp_path / "data", download=True)
+
+
+def test_source_missing_a_file_is_reported(tiny_raw, tmp_path):
+    source, _ = tiny_raw
+    (source / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte"):
+        import_raw("fashion-mnist", source, tmp_path / "data")
+    with pytest.raises(DatasetNotFoundError, match="not a folder"):
+        import_raw("fashion-mnist", source / "nope", tmp_path / "data")
+
+
+def test_unknown_dataset_name_lists_known_ones():
+    with pytest.raises(ValueError, match="Unknown dataset 'cifar10'.*'fashion-mnist'.*'mnist'"):
+        load_dataset("cifar10")
+
+
+def test_name_aliases_resolve():
+    assert raw_folder("MNIST").parent.name == "MNIST"
+    assert raw_folder("fashion_mnist").parent.name == "FashionMNIST"
+
+
+def test_default_root_follows_env_var(tmp_path, monkeypatch):
+    monkeypatch.setenv(kd_data.DATA_DIR_ENV, str(tmp_path))
+    assert kd_data.default_root() == tmp_path
+
+
+def test_minibatches_visit_every_example_exactly_once():
+    batches = list(minibatch_indices(1000, 128, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [128] * 7 + [104]
+    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+
+
+def test_minibatch_order_depends_only_on_seed():
+    def order(seed):
+        return torch.cat(list(minibatch_indices(500, 64, torch.Generator().manual_seed(seed))))
+
+    assert torch.equal(order(1), order(1))
+    assert not torch.equal(order(1), order(2))
+    assert torch.equal(torch.cat(list(minibatch_indices(10, 3, shuffle=False))), torch.arange(10))
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 10), (10, 0), (10, -1)])
+def test_minibatch_bad_arguments(n, batch_size):
+    with pytest.raises(ValueError, match="must be positive"):
+        list(minibatch_indices(n, batch_size))
+
+
+def test_split_subset_and_mismatch():
+    split = kd_data.Split(torch.zeros(5, 1, 28, 28), torch.arange(5))
+    assert split.subset(torch.tensor([4, 0])).y.tolist() == [4, 0]
+    with pytest.raises(ValueError, match="must match"):
+        kd_data.Split(torch.zeros(5, 1, 28, 28), torch.arange(4))
+
+
+@pytest.mark.skipif(not real_data_available(), reason="Fashion-MNIST is not installed locally (.ci/run installs it)")
+def test_real_fashion_mnist_loads_verified():
+    ds = load_dataset("fashion-mnist", download=False)
+    assert ds.train.x.shape == (60000, 1, 28, 28) and ds.test.x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.train.y).tolist() == [6000] * 10
+    assert os.path.basename(str(verify("fashion-mnist"))) == "raw"
