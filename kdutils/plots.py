@@ -13,8 +13,11 @@ from .training import History
 __all__ = [
     "confusion_matrix",
     "lecture_style",
+    "most_confident_mistakes",
+    "plot_class_balance",
     "plot_confusion_matrix",
     "plot_learning_curves",
+    "show_confident_mistakes",
     "show_images",
     "soft_label_bars",
 ]
@@ -145,5 +148,82 @@ def soft_label_bars(probabilities: Mapping[str, torch.Tensor], classes: Sequence
     ax.set(ylabel="probability", ylim=(0, 1), title=title)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str], title: str = "Images per class"):
+    """Grouped bars: how many examples of each class every split holds (split name -> labels)."""
+    if not labels:
+        raise ValueError("give at least one split's labels, e.g. {'train': ds.train.y, 'test': ds.test.y}.")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(labels)
+    positions = np.arange(len(classes))
+    for k, (name, y) in enumerate(labels.items()):
+        y = torch.as_tensor(y).detach().cpu().reshape(-1).long()
+        if y.numel() and (y.min() < 0 or y.max() >= len(classes)):
+            raise ValueError(
+                f"'{name}' has labels outside 0..{len(classes) - 1} (the {len(classes)} classes given); "
+                "unlabelled examples (IGNORE_LABEL) have no class, so leave them out first."
+            )
+        counts = torch.bincount(y, minlength=len(classes)).numpy()
+        ax.bar(positions + (k - (len(labels) - 1) / 2) * width, counts, width, label=f"{name} ({y.numel():,} images)")
+    ax.set_xticks(positions, classes, rotation=45, ha="right")
+    ax.set(xlabel="class", ylabel="number of images", title=title)
+    ax.legend(loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def most_confident_mistakes(
+    logits: torch.Tensor, labels: torch.Tensor, k: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` wrong predictions the model was surest of: ``(indices, confidences)``, surest first.
+
+    The confidence is the softmax probability of the predicted class. Fewer than ``k`` are returned
+    when the model makes fewer mistakes; ties keep their original order.
+    """
+    logits, labels = torch.as_tensor(logits).detach().cpu(), torch.as_tensor(labels).detach().cpu()
+    if logits.dim() != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"expected logits of shape (N, classes) and labels of shape (N,), got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}."
+        )
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    confidence, predicted = logits.float().softmax(dim=1).max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = torch.sort(confidence[wrong], descending=True, stable=True).indices[:k]
+    chosen = wrong[order]
+    return chosen, confidence[chosen]
+
+
+def show_confident_mistakes(
+    images: torch.Tensor,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    classes: Sequence[str],
+    *,
+    k: int = 16,
+    ncols: int = 8,
+    title: str = "Most confident mistakes",
+    mean: float = 0.0,
+    std: float = 1.0,
+):
+    """A grid of the model's ``k`` most confident mistakes, captioned "predicted NN%" over "true: class".
+
+    ``logits`` are the model's outputs for ``images``; pass the dataset's ``mean`` and ``std`` to
+    undo normalisation (as for ``show_images``).
+    """
+    indices, confidence = most_confident_mistakes(logits, labels, k)
+    if indices.numel() == 0:
+        raise ValueError("there are no mistakes to show: every prediction matches its label.")
+    labels = torch.as_tensor(labels).detach().cpu()
+    predicted = torch.as_tensor(logits).detach().cpu()[indices].argmax(dim=1)
+    fig = show_images(torch.as_tensor(images).detach().cpu()[indices], labels[indices], classes,
+                      predictions=predicted, ncols=ncols, title=title, mean=mean, std=std)
+    for ax, p, c, t in zip(fig.axes, predicted.tolist(), confidence.tolist(), labels[indices].tolist()):
+        ax.set_title(f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[t]}", fontsize=10, color="tab:red")
     fig.tight_layout()
     return fig
