@@ -13,10 +13,15 @@ from .training import History
 __all__ = [
     "confusion_matrix",
     "lecture_style",
+    "mean_soft_labels_by_class",
     "most_confident_mistakes",
     "plot_class_balance",
+    "plot_class_similarity",
     "plot_confusion_matrix",
+    "plot_entropy_vs_temperature",
     "plot_learning_curves",
+    "plot_runs_with_spread",
+    "plot_soft_labels_by_temperature",
     "show_confident_mistakes",
     "show_images",
     "soft_label_bars",
@@ -225,5 +230,156 @@ def show_confident_mistakes(
                       predictions=predicted, ncols=ncols, title=title, mean=mean, std=std)
     for ax, p, c, t in zip(fig.axes, predicted.tolist(), confidence.tolist(), labels[indices].tolist()):
         ax.set_title(f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[t]}", fontsize=10, color="tab:red")
+    fig.tight_layout()
+    return fig
+
+
+def mean_soft_labels_by_class(probabilities: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(C, C)`` matrix whose row ``c`` is the average probability vector over the examples of true class ``c``.
+
+    With a teacher's temperature-softened outputs this is the class-similarity structure it has
+    learned ("dark knowledge"): the off-diagonal mass of row ``c`` says which other classes images
+    of ``c`` resemble. Every class must have at least one example.
+    """
+    probabilities = torch.as_tensor(probabilities).detach().cpu()
+    labels = torch.as_tensor(labels).detach().cpu()
+    if probabilities.dim() != 2 or probabilities.shape[1] != num_classes:
+        raise ValueError(
+            f"probabilities must be (N, {num_classes}): one row per example, one column per class; "
+            f"got shape {tuple(probabilities.shape)}."
+        )
+    if labels.dim() != 1 or labels.shape[0] != probabilities.shape[0]:
+        raise ValueError(
+            f"labels must be a 1-D tensor with one class index per row of probabilities "
+            f"({probabilities.shape[0]}), got shape {tuple(labels.shape)}."
+        )
+    labels = labels.long()
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got values from {labels.min().item()} to {labels.max().item()}; "
+            "leave unlabelled examples (IGNORE_LABEL) out first."
+        )
+    counts = torch.bincount(labels, minlength=num_classes)
+    if bool((counts == 0).any()):
+        missing = [c for c in range(num_classes) if counts[c] == 0]
+        raise ValueError(f"classes {missing} have no examples, so their average soft label is undefined.")
+    sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    sums.index_add_(0, labels, probabilities.to(torch.float64))
+    return (sums / counts.unsqueeze(1)).to(probabilities.dtype)
+
+
+def plot_class_similarity(matrix: torch.Tensor, classes: Sequence[str], title: str = "Average soft label per class",
+                          ax=None):
+    """Annotated heat map of a ``mean_soft_labels_by_class`` matrix, in percent.
+
+    The diagonal (the true class, near 100% at low T) would swamp the colour scale, so it is greyed
+    out and only annotated; the colours show the off-diagonal mass, where the dark knowledge is.
+    """
+    matrix = torch.as_tensor(matrix, dtype=torch.float64).detach().cpu()
+    n = len(classes)
+    if matrix.shape != (n, n):
+        raise ValueError(f"matrix must be ({n}, {n}) for {n} classes, got shape {tuple(matrix.shape)}.")
+    percent = 100 * matrix.numpy()
+    off_diagonal = np.ma.masked_array(percent, mask=np.eye(n, dtype=bool))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9.5, 8))
+    else:
+        fig = ax.figure
+    ax.imshow(np.where(np.eye(n, dtype=bool), 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)  # pale grey diagonal
+    image = ax.imshow(off_diagonal, cmap="Blues", vmin=0)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set(xlabel="class the soft label puts mass on", ylabel="true class", title=title)
+    threshold = off_diagonal.max() / 2 if off_diagonal.count() else 0.0
+    for i in range(n):
+        for j in range(n):
+            value = percent[i, j]
+            dark = i != j and value > threshold
+            ax.text(j, i, f"{value:.0f}" if value >= 0.5 or i == j else f"{value:.1f}", ha="center", va="center",
+                    fontsize=10, fontweight="bold" if i == j else "normal", color="white" if dark else "black")
+    fig.colorbar(image, ax=ax, label="average probability (%), off the diagonal")
+    fig.tight_layout()
+    return fig
+
+
+def plot_soft_labels_by_temperature(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float],
+                                    title: str = "Soft labels at several temperatures", ax=None):
+    """Grouped bars of ``softmax(logits / T)`` for one example's ``logits`` at each ``T`` in ``temperatures``."""
+    logits = torch.as_tensor(logits).detach().cpu().reshape(-1)
+    if logits.shape[0] != len(classes):
+        raise ValueError(f"give the logits of one example: {len(classes)} numbers, got {logits.shape[0]}.")
+    if not temperatures:
+        raise ValueError("give at least one temperature.")
+    for T in temperatures:
+        if not (isinstance(T, (int, float)) and np.isfinite(T) and T > 0):
+            raise ValueError(f"temperatures must be finite numbers > 0, got {T!r}.")
+    probabilities = {f"T = {T:g}": torch.softmax(logits.double() / T, dim=0) for T in temperatures}
+    return soft_label_bars(probabilities, classes, title=title, ax=ax)
+
+
+def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequence[float], num_classes: int, *,
+                                low: Sequence[float] | None = None, high: Sequence[float] | None = None,
+                                band_label: str = "spread", marked: Sequence[float] = (),
+                                title: str = "Entropy of the soft labels", ax=None):
+    """Average entropy (nats) of soft labels against temperature, with the uniform distribution's log(C).
+
+    ``low``/``high`` shade a band (e.g. the 10th and 90th percentiles over examples); ``marked``
+    temperatures get a dotted vertical line each. The x axis is logarithmic.
+    """
+    temperatures = np.asarray(temperatures, dtype=float)
+    entropies = np.asarray(entropies, dtype=float)
+    if temperatures.ndim != 1 or temperatures.shape != entropies.shape or temperatures.size == 0:
+        raise ValueError(
+            f"temperatures and entropies must be 1-D and equally long, got {temperatures.shape} and {entropies.shape}."
+        )
+    if (temperatures <= 0).any():
+        raise ValueError("temperatures must be > 0 (the x axis is logarithmic).")
+    if (low is None) != (high is None):
+        raise ValueError("give both low and high for a band, or neither.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+    else:
+        fig = ax.figure
+    if low is not None:
+        ax.fill_between(temperatures, np.asarray(low, dtype=float), np.asarray(high, dtype=float), alpha=0.25,
+                        label=band_label)
+    ax.plot(temperatures, entropies, linewidth=2.5, label="mean entropy")
+    ax.axhline(np.log(num_classes), color="tab:red", linestyle="--",
+               label=f"uniform over {num_classes} classes: log({num_classes}) = {np.log(num_classes):.2f}")
+    for k, T in enumerate(marked):
+        ax.axvline(T, color="grey", linestyle=":", label="temperatures shown above" if k == 0 else None)
+    ax.set_xscale("log")
+    ax.set(xlabel="temperature T (log scale)", ylabel="entropy (nats)", title=title,
+           ylim=(0, 1.12 * np.log(num_classes)))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_runs_with_spread(runs: Mapping[str, Sequence[Sequence[float]]], *, xlabel: str = "epoch",
+                          ylabel: str = "test accuracy (%)", title: str = "Mean and spread over seeds", ax=None):
+    """One line per label: the mean over runs (seeds) of a per-epoch curve, shaded ± one standard deviation.
+
+    ``runs`` maps a label to a list of equally long curves (one per seed); epochs are numbered from 1.
+    """
+    if not runs:
+        raise ValueError("give at least one label with its runs.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+    else:
+        fig = ax.figure
+    for label, curves in runs.items():
+        lengths = {len(c) for c in curves}
+        if not curves or len(lengths) != 1 or 0 in lengths:
+            raise ValueError(f"'{label}' needs one or more non-empty curves of equal length, got lengths {lengths}.")
+        values = np.asarray(curves, dtype=float)
+        epochs = np.arange(1, values.shape[1] + 1)
+        mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if values.shape[0] > 1 else 0 * values[0]
+        line = ax.plot(epochs, mean, marker="o", label=f"{label} (mean of {values.shape[0]})")[0]
+        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, label=f"{label} ± 1 std")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return fig
