@@ -11,6 +11,7 @@ import torch
 from .training import History
 
 __all__ = [
+    "annotated_heatmap",
     "confusion_matrix",
     "lecture_style",
     "mean_soft_labels_by_class",
@@ -381,5 +382,45 @@ def plot_runs_with_spread(runs: Mapping[str, Sequence[Sequence[float]]], *, xlab
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def annotated_heatmap(values, row_labels: Sequence[str], col_labels: Sequence[str], *, xlabel: str = "",
+                      ylabel: str = "", title: str = "", fmt: str = "{:.3g}", colorbar_label: str = "",
+                      cmap: str = "viridis", ax=None):
+    """A grid of ``values`` (rows x columns) as colours, each cell labelled with its value.
+
+    ``fmt`` formats each number (e.g. ``"{:.1%}"``); NaN cells are left blank and marked "–". The
+    text is white on dark cells and black on light ones, so every number stays readable.
+    """
+    values = torch.as_tensor(values, dtype=torch.float64).detach().cpu()
+    if values.dim() != 2:
+        raise ValueError(f"values must be a 2-D grid (rows, columns), got shape {tuple(values.shape)}.")
+    if values.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(
+            f"values has {values.shape[0]} rows and {values.shape[1]} columns, but {len(row_labels)} row labels "
+            f"and {len(col_labels)} column labels were given; give one label per row and per column."
+        )
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.3 * len(col_labels) + 3, 0.7 * len(row_labels) + 2))
+    else:
+        fig = ax.figure
+    grid = values.numpy()
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(len(col_labels)), col_labels)
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            value = grid[i, j]
+            if not np.isfinite(value):
+                ax.text(j, i, "–", ha="center", va="center", fontsize=11)
+                continue
+            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=11,
+                    color="black" if value > middle else "white")  # viridis is light at the top
+    fig.colorbar(image, ax=ax, label=colorbar_label)
     fig.tight_layout()
     return fig
