@@ -1,0 +1,141 @@
+import logging
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from kdutils.deploy import (
+    Latency,
+    WithPreprocessing,
+    captured_messages,
+    export_model,
+    load_exported,
+    max_abs_difference,
+    measure_latency,
+    pareto_front,
+    quantize_int8,
+    saved_size_bytes,
+    to_uint8_images,
+)
+from kdutils.models import StudentModel, TeacherModel, serialized_size_bytes
+from kdutils.repro import seed_everything
+
+MEAN, STD = 0.286, 0.353
+
+
+def _student():
+    seed_everything(0)
+    return StudentModel().eval()
+
+
+def _pixels(n=6):
+    return torch.randint(0, 256, (n, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+
+
+def test_uint8_round_trip_recovers_the_pixels():
+    pixels = _pixels()
+    normalised = ((pixels.float() / 255 - MEAN) / STD).unsqueeze(1)
+    assert torch.equal(to_uint8_images(normalised, MEAN, STD), pixels)
+
+
+def test_preprocessing_wrapper_normalises_like_the_dataset_and_checks_its_input():
+    student = _student()
+    shipped = WithPreprocessing(student, MEAN, STD)
+    pixels = _pixels()
+    normalised = ((pixels.float() / 255 - MEAN) / STD).unsqueeze(1)
+    assert torch.allclose(shipped(pixels), student(normalised), atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected uint8 images of shape \(N, 28, 28\), got torch.float32"):
+        shipped(normalised)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        WithPreprocessing(student, MEAN, 0.0)
+    assert {"mean", "std"} <= set(shipped.state_dict())  # the numbers travel with the weights
+
+
+def test_export_reload_gives_the_same_outputs_for_any_batch_size(tmp_path):
+    shipped = WithPreprocessing(_student(), MEAN, STD).eval()
+    path = export_model(shipped, _pixels(4), tmp_path / "student.pt2")
+    assert path.is_file() and not list(tmp_path.glob("*.part"))
+    reloaded = load_exported(path)
+    assert reloaded is not shipped
+    for n in (1, 3, 50):
+        assert max_abs_difference(shipped, reloaded, _pixels(n)) <= 1e-6
+
+
+def test_export_errors(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        export_model(_student(), torch.randn(1, 784), tmp_path / "m.pt2")
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        load_exported(tmp_path / "missing.pt2")
+
+
+def test_max_abs_difference_measures_and_checks_shapes():
+    a = _student()
+    b = _student()
+    x = torch.randn(10, 784)
+    assert max_abs_difference(a, b, x) == 0.0
+    with torch.no_grad():
+        b.fc2.bias[3] += 0.5
+    assert max_abs_difference(a, b, x, batch_size=3) == pytest.approx(0.5, abs=1e-5)
+    with pytest.raises(ValueError, match="differ in shape"):
+        max_abs_difference(a, nn.Linear(784, 5), x)
+    with pytest.raises(ValueError, match="empty"):
+        max_abs_difference(a, b, x[:0])
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "weight_only"])
+def test_int8_quantization_shrinks_the_weights_keeps_the_outputs_close_and_leaves_the_original(mode):
+    pytest.importorskip("torchao")
+    student = _student()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    quantized, messages = quantize_int8(student, mode)
+    assert isinstance(messages, list)
+    x = torch.randn(64, 784)
+    with torch.inference_mode():
+        difference = (quantized(x) - student(x)).abs().max().item()
+    assert 0 < difference < 0.1  # int8 changes the numbers, a little
+    assert saved_size_bytes(quantized) < 0.35 * saved_size_bytes(student)  # ~4x smaller weights
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+
+def test_int8_quantization_errors():
+    with pytest.raises(ValueError, match="mode must be one of 'dynamic', 'weight_only'"):
+        quantize_int8(_student(), "int4")
+    with pytest.raises(ValueError, match="has no nn.Linear layer"):
+        quantize_int8(nn.Sequential(nn.ReLU()))
+
+
+def test_captured_messages_collects_warnings_and_torch_logs_and_restores_logging(capsys):
+    torch_logger = logging.getLogger("torch")
+    handlers = torch_logger.handlers[:]
+    with captured_messages() as messages:
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        logging.getLogger("torch.utils.something").warning("a %s message", "logged")
+    assert "DeprecationWarning: old API" in messages
+    assert any("a logged message" in m for m in messages)
+    assert torch_logger.handlers == handlers
+    assert capsys.readouterr().err == ""
+
+
+def test_measure_latency_reports_median_spread_and_throughput():
+    latency = measure_latency(_student(), torch.randn(8, 784), min_run_time=0.02)
+    assert isinstance(latency, Latency) and latency.batch_size == 8
+    assert latency.median_s > 0 and latency.iqr_s >= 0 and latency.runs >= 1
+    assert latency.throughput == pytest.approx(8 / latency.median_s)
+    with pytest.raises(ValueError, match="at least one row"):
+        measure_latency(_student(), torch.randn(0, 784))
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    costs = [1.0, 2.0, 3.0, 2.0, 5.0]
+    accuracies = [0.80, 0.85, 0.84, 0.85, 0.90]
+    # point 2 is dearer and worse than point 1; points 1 and 3 tie, so neither dominates the other
+    assert pareto_front(costs, accuracies) == [0, 1, 3, 4]
+    assert pareto_front([1.0], [0.5]) == [0]
+    with pytest.raises(ValueError, match="2 costs but 1 accuracies"):
+        pareto_front([1, 2], [0.5])
+
+
+def test_saved_size_matches_the_models_helper_for_float_models():
+    teacher = TeacherModel()
+    assert saved_size_bytes(teacher) == serialized_size_bytes(teacher)
