@@ -165,6 +165,7 @@ def plot_class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(labels)
     positions = np.arange(len(classes))
+    tallest = 1
     for k, (name, y) in enumerate(labels.items()):
         y = torch.as_tensor(y).detach().cpu().reshape(-1).long()
         if y.numel() and (y.min() < 0 or y.max() >= len(classes)):
@@ -173,10 +174,11 @@ def plot_class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str
                 "unlabelled examples (IGNORE_LABEL) have no class, so leave them out first."
             )
         counts = torch.bincount(y, minlength=len(classes)).numpy()
+        tallest = max(tallest, int(counts.max(initial=0)))
         ax.bar(positions + (k - (len(labels) - 1) / 2) * width, counts, width, label=f"{name} ({y.numel():,} images)")
     ax.set_xticks(positions, classes, rotation=45, ha="right")
-    ax.set(xlabel="class", ylabel="number of images", title=title)
-    ax.legend(loc="lower right")
+    ax.set(xlabel="class", ylabel="number of images", title=title, ylim=(0, 1.3 * tallest))  # room for the legend
+    ax.legend(loc="upper center", ncols=len(labels))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
