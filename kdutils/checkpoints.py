@@ -81,6 +81,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a checkpoint is as shareable as the data
         os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ def test_round_trip_restores_weights_and_metadata(tmp_path):
     assert metadata["versions"]["torch"] == torch.__version__
     assert read_metadata(path)["history"] == {"loss": [1.0, 0.5]}
     assert not list(path.parent.glob("*.part"))
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
