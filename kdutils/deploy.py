@@ -116,6 +116,9 @@ def export_model(model: nn.Module, example: torch.Tensor, path: str | Path) -> P
     path = Path(path)
     if example.dim() < 1 or example.shape[0] < 2:
         raise ValueError("give an example batch of at least 2 rows, so the batch dimension can be exported as dynamic.")
+    # The program stores its example input, with the whole storage behind it: a slice of the test set
+    # would carry all 10,000 images into the file. A contiguous copy stores only the example.
+    example = example.detach().clone()
     was_training = model.training
     model.eval()
     try:
@@ -124,7 +127,8 @@ def export_model(model: nn.Module, example: torch.Tensor, path: str | Path) -> P
     finally:
         model.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # torch.export.save expects a name ending in .pt2, so the temporary file gets one too
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part.pt2", dir=path.parent)
     os.close(fd)
     try:
         torch.export.save(program, tmp_name)
