@@ -87,6 +87,9 @@ def open_notebook(page, lab, name: str):
     panel = page.locator(".jp-NotebookPanel").filter(has=page.locator(".jp-Notebook"))
     panel.first.wait_for(state="visible", timeout=180_000)
     assert panel.count() == 1, f"expected only {name} open, found {panel.count()} notebook panels"
+    # Fold the file browser away (View > Show Left Sidebar), so the notebook gets the screenshot's width.
+    if page.locator("#jp-left-stack").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click()
     return panel.first
 
 
@@ -175,6 +178,7 @@ def save_full_screenshot(page, panel, path: Path) -> None:
     height = panel.evaluate(
         "(p) => { const s = p.querySelector('.jp-WindowedPanel-outer') || p; return s.scrollHeight; }")
     page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 200, 15000))})
+    panel.evaluate("(p) => { const s = p.querySelector('.jp-WindowedPanel-outer'); if (s) s.scrollTop = 0; }")
     page.wait_for_timeout(500)  # let the layout settle at the new size
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1400, "height": 1000})
