@@ -171,7 +171,10 @@ def verify(name: str = "fashion-mnist", root: str | Path | None = None) -> Path:
     folder = raw_folder(name, root)
     missing = [f for f in spec.files if not (folder / f).is_file()]
     if missing:
-        raise DatasetNotFoundError(f"{spec.name}: missing {', '.join(missing)} in {folder}.")
+        raise DatasetNotFoundError(
+            f"{spec.name}: missing {', '.join(missing)} in {folder}. Ways to get it:\n"
+            + _ways_to_get(spec, folder.parent.parent)
+        )
     for file_name, expected in spec.sha256.items():
         actual = sha256_of_file(folder / file_name)
         if actual != expected:
@@ -403,8 +406,12 @@ def _status(root: Path, out) -> int:
             verify(name, root)
             print(f"  {name:<14} verified   {folder}", file=out)
         except DatasetNotFoundError:
+            spec = _spec(name)
+            missing = [f for f in spec.files if not (folder / f).is_file()]
             source = find_source(name)
             hint = f"importable from {source}" if source else "absent"
+            if len(missing) < len(spec.files):
+                hint = f"incomplete: missing {', '.join(missing)}; " + hint
             print(f"  {name:<14} not here   ({hint})", file=out)
         except ChecksumError as exc:
             problems += 1
@@ -423,24 +430,30 @@ def _status(root: Path, out) -> int:
     return EXIT_PROBLEM if problems else EXIT_OK
 
 
-def main(argv: list[str] | None = None, out=None) -> int:
-    """Prepare data for a lab without internet. Returns the exit code."""
+def main(argv: list[str] | None = None, out=None, err=None) -> int:
+    """Prepare data for a lab without internet. Returns the exit code (0 ok, 1 a problem, 2 usage)."""
     import argparse
     import sys
 
     out = out or sys.stdout
+    err = err or sys.stderr
+    root_help = "data folder (default: the repository's data/, or $KDUTILS_DATA_DIR)"
     parser = argparse.ArgumentParser(
         prog="python -m kdutils.data",
         description="Check, import, verify or download the datasets of the series (for offline labs).",
     )
-    parser.add_argument("--root", type=Path, default=None, help="data folder (default: the repository's data/)")
+    parser.add_argument("--root", type=Path, default=None, help=root_help)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="which datasets and checkpoints are present and verified")
+    status = commands.add_parser("status", help="which datasets and checkpoints are present and verified")
     importer = commands.add_parser("import", help="import the raw IDX files from a folder (e.g. a USB stick)")
     importer.add_argument("source", type=Path)
-    for command in (importer, commands.add_parser("verify", help="check every file's SHA-256"),
-                    commands.add_parser("fetch", help="download with torchvision, then verify")):
+    verifier = commands.add_parser("verify", help="check every file's SHA-256")
+    fetcher = commands.add_parser("fetch", help="download with torchvision, then verify")
+    for command in (importer, verifier, fetcher):
         command.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
+    for command in (status, importer, verifier, fetcher):
+        # --root is accepted after the command too; SUPPRESS keeps a value given before it.
+        command.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=root_help)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -459,10 +472,10 @@ def main(argv: list[str] | None = None, out=None) -> int:
             folder = download(args.dataset, root)
             print(f"downloaded and verified {args.dataset} into {folder}", file=out)
     except ValueError as exc:
-        print(f"error: {exc}", file=out)
+        print(f"error: {exc}", file=err)
         return EXIT_USAGE
-    except DataError as exc:
-        print(f"error: {exc}", file=out)
+    except (DataError, OSError) as exc:  # OSError: permissions, a full disk, an unreadable stick
+        print(f"error: {exc}", file=err)
         return EXIT_PROBLEM
     return EXIT_OK
 

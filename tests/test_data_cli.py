@@ -28,7 +28,7 @@ FILES = kd_data.DATASETS["fashion-mnist"].files
 def run_cli(*argv: str) -> tuple[int, str]:
     """Run the command line in-process; return (exit code, everything it printed)."""
     out = io.StringIO()
-    code = main([str(a) for a in argv], out=out)
+    code = main([str(a) for a in argv], out=out, err=out)
     return code, out.getvalue()
 
 
@@ -160,7 +160,8 @@ def test_verify_reports_a_single_missing_file(imported, root):
     code, printed = run_cli("--root", root, "verify")
     assert code == EXIT_PROBLEM
     assert "missing train-labels-idx1-ubyte" in printed
-    assert "train-images-idx3-ubyte" not in printed  # only what is actually missing
+    missing_clause = printed.split("Ways to get it")[0]
+    assert "train-images-idx3-ubyte" not in missing_clause  # only what is actually missing
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -323,3 +324,39 @@ def test_module_entry_point_returns_the_exit_code(tmp_path):
     assert result.returncode == EXIT_PROBLEM
     printed = result.stdout + result.stderr
     assert "error:" in printed and "missing" in printed and "Traceback" not in printed
+
+
+# --- streams, options and system errors --------------------------------------------------------
+
+
+def test_errors_go_to_stderr_and_results_to_stdout(tiny_raw, root):
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--root", str(root), "verify"], out=out, err=err) == EXIT_PROBLEM
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith("error: fashion-mnist: missing")
+    assert "python -m kdutils.data import" in err.getvalue()  # says how to get it
+
+
+def test_root_may_follow_the_command(tiny_raw, root):
+    source, _ = tiny_raw
+    assert run_cli("import", source, "--root", root)[0] == EXIT_OK
+    assert run_cli("verify", "--root", root)[0] == EXIT_OK
+
+
+def test_status_names_the_files_an_incomplete_dataset_lacks(imported, root):
+    (imported / "t10k-labels-idx1-ubyte").unlink()
+    code, printed = run_cli("--root", root, "status")
+    assert code == EXIT_OK
+    assert "incomplete: missing t10k-labels-idx1-ubyte" in printed
+
+
+def test_system_errors_are_reported_without_a_traceback(tiny_raw, root, monkeypatch):
+    source, _ = tiny_raw
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(root))
+
+    monkeypatch.setattr(kd_data.tempfile, "mkstemp", denied)
+    code, printed = run_cli("--root", root, "import", source)
+    assert code == EXIT_PROBLEM
+    assert printed.startswith("error: ") and "Permission denied" in printed
