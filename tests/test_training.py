@@ -149,3 +149,29 @@ def test_seed_and_device_helpers(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA was asked for"):
             choose_device("cuda")
+
+
+def test_cached_teacher_path_matches_a_loop_over_the_public_loss(toy_split):
+    # train() precomputes the teacher's softened log-probabilities once; a plain loop calling
+    # distillation_loss per batch, with the same order, must give the very same weights.
+    from kdutils.losses import distillation_loss
+
+    seed_everything(6)
+    teacher_logits = predict_logits(TeacherModel(), toy_split.x)
+    fast, reference = _fresh_student(), _fresh_student()
+    train(fast, toy_split, epochs=2, batch_size=32, seed=3, teacher_logits=teacher_logits, T=3.0, alpha=0.7,
+          progress=False)
+
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(2):
+        order = torch.randperm(len(toy_split), generator=generator)
+        for begin in range(0, len(toy_split), 32):
+            idx = order[begin : begin + 32]
+            logits = reference(toy_split.x[idx])
+            loss = distillation_loss(logits, toy_split.y[idx], teacher_logits[idx], T=3.0, alpha=0.7)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for a, b in zip(fast.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
