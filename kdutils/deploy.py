@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import io
 import logging
 import os
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .models import serialized_size_bytes
 from .training import EVAL_BATCH_SIZE
 
 __all__ = [
@@ -185,11 +185,8 @@ def quantize_int8(model: nn.Module, mode: str = "dynamic") -> tuple[nn.Module, l
     return quantized, messages
 
 
-def saved_size_bytes(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())``, for float and quantized models alike."""
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.getbuffer().nbytes
+#: Bytes of ``torch.save(model.state_dict())``, for float and quantized models alike.
+saved_size_bytes = serialized_size_bytes
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ The pieces:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import torch
@@ -36,7 +35,7 @@ from tqdm.auto import tqdm
 
 from .data import Split
 from .losses import IGNORE_LABEL, _check_alpha, _check_temperature, _distillation_loss
-from .training import EVAL_BATCH_SIZE, History, _check_train_args, evaluate
+from .training import EVAL_BATCH_SIZE, History, _check_train_args, _EpochTally
 
 __all__ = [
     "HINT_LOSSES",
@@ -373,10 +372,8 @@ def train_with_hints(
         if using_hints:
             projection.train()
         for _ in bar:
-            start = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
+            tally = _EpochTally(device)
             hint_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
             order = torch.randperm(n, generator=generator).to(device)
             for begin in range(0, n, batch_size):
                 idx = order[begin : begin + batch_size]
@@ -398,19 +395,9 @@ def train_with_hints(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                with torch.no_grad():
-                    loss_sum += loss.detach() * idx.shape[0]
-                    correct += (logits.argmax(dim=1) == yb).sum()
-            history.loss.append(loss_sum.item() / n)
+                tally.add(loss, logits, yb)
             history.hint_loss.append(hint_sum.item() / n)
-            history.train_accuracy.append(correct.item() / max(labelled_count, 1))
-            if test is not None:
-                history.test_accuracy.append(evaluate(student, test))
-            history.seconds.append(time.perf_counter() - start)
-            postfix = {"loss": f"{history.loss[-1]:.4f}"}
-            if test is not None:
-                postfix["test_acc"] = f"{history.test_accuracy[-1]:.4f}"
-            bar.set_postfix(postfix)
+            tally.close(history, student, n, labelled_count, test, bar)
     finally:
         if capture is not None:
             capture.remove()

@@ -66,6 +66,33 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE) 
     return (logits.argmax(dim=1).cpu() == split.y).float().mean().item()
 
 
+class _EpochTally:
+    """Running sums of one epoch. They stay tensors: an ``.item()`` every step would force a sync."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.start = time.perf_counter()
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.loss_sum += loss.detach() * labels.shape[0]
+            self.correct += (logits.argmax(dim=1) == labels).sum()
+
+    def close(self, history: History, model: nn.Module, n: int, labelled_count: int, test: Split | None,
+              bar) -> None:
+        """Append this epoch to ``history`` (evaluating on ``test`` if given) and show it on the bar."""
+        history.loss.append(self.loss_sum.item() / n)
+        history.train_accuracy.append(self.correct.item() / max(labelled_count, 1))
+        if test is not None:
+            history.test_accuracy.append(evaluate(model, test))
+        history.seconds.append(time.perf_counter() - self.start)
+        postfix = {"loss": f"{history.loss[-1]:.4f}", "train_acc": f"{history.train_accuracy[-1]:.4f}"}
+        if test is not None:
+            postfix["test_acc"] = f"{history.test_accuracy[-1]:.4f}"
+        bar.set_postfix(postfix)
+
+
 def _distillation_loss_cached(
     logits: torch.Tensor, labels: torch.Tensor, teacher_log_probs: torch.Tensor, T: float, alpha: float
 ) -> torch.Tensor:
@@ -176,10 +203,7 @@ def train(
                disable=not progress)
     model.train()
     for _ in bar:
-        start = time.perf_counter()
-        # Running sums stay tensors: calling .item() every step would force a sync and cost time.
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        tally = _EpochTally(device)
         order = torch.randperm(n, generator=generator).to(device)
         for begin in range(0, n, batch_size):
             idx = order[begin : begin + batch_size]
@@ -196,16 +220,6 @@ def train(
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            with torch.no_grad():
-                loss_sum += loss.detach() * idx.shape[0]
-                correct += (logits.argmax(dim=1) == yb).sum()
-        history.loss.append(loss_sum.item() / n)
-        history.train_accuracy.append(correct.item() / max(labelled_count, 1))
-        if test is not None:
-            history.test_accuracy.append(evaluate(model, test))
-        history.seconds.append(time.perf_counter() - start)
-        postfix = {"loss": f"{history.loss[-1]:.4f}", "train_acc": f"{history.train_accuracy[-1]:.4f}"}
-        if test is not None:
-            postfix["test_acc"] = f"{history.test_accuracy[-1]:.4f}"
-        bar.set_postfix(postfix)
+            tally.add(loss, logits, yb)
+        tally.close(history, model, n, labelled_count, test, bar)
     return history
