@@ -8,11 +8,11 @@ import platform
 import tempfile
 import zipfile
 from collections.abc import Callable
+from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from . import __version__
@@ -28,6 +28,14 @@ __all__ = [
 ]
 
 FORMAT = "kdutils-checkpoint-v1"
+
+
+def _installed_version(package: str) -> str:
+    """The installed version of ``package`` without importing it (importing torchvision takes seconds)."""
+    try:
+        return package_metadata.version(package)
+    except package_metadata.PackageNotFoundError:
+        return "not installed"
 
 
 class CheckpointError(RuntimeError):
@@ -71,7 +79,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path
         "versions": {
             "kdutils": __version__,
             "torch": str(torch.__version__),
-            "torchvision": str(torchvision.__version__),
+            "torchvision": _installed_version("torchvision"),
             "python": platform.python_version(),
         },
     }

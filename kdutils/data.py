@@ -11,22 +11,24 @@ Sources are tried in this order:
 
 Whatever the source, every file is verified by the SHA-256 of its *uncompressed* content before
 it is used, and written into ``data/`` atomically (temporary file, then rename), so a half-written
-file is never taken for data. The files are then read with torchvision's dataset classes and kept
-as whole tensors: training slices mini-batches by index, with no per-sample PIL decoding.
+file is never taken for data. The files are then read straight into whole tensors (the IDX format is
+a short header and the raw bytes): training slices mini-batches by index, with no per-sample PIL
+decoding. torchvision is imported only to download: importing it costs seconds, in every notebook.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torchvision import datasets as tv_datasets
 
 __all__ = [
     "DATASETS",
@@ -44,6 +46,7 @@ __all__ = [
     "load_dataset",
     "minibatch_indices",
     "raw_folder",
+    "read_idx",
     "sha256_of_file",
     "verify",
 ]
@@ -67,23 +70,35 @@ class ChecksumError(DataError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What identifies one dataset: its torchvision class, its files and their SHA-256 sums."""
+    """What identifies one dataset: its files and their SHA-256 sums, its class names, its folder."""
 
     name: str
-    torchvision_class: type
+    folder: str  # the name of torchvision's class, which is also its folder: root/<folder>/raw
+    classes: tuple[str, ...]
     sha256: dict[str, str]  # uncompressed file name -> SHA-256 of its content
     system_dirs: tuple[str, ...] = ()
     install_hint: str = ""
+    downloader: Callable[..., object] | None = None  # default: torchvision.datasets.<folder>
 
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(self.sha256)
 
+    def download_class(self) -> Callable[..., object]:
+        """What downloads the files: called as ``cls(root, train=..., download=True)`` like torchvision's."""
+        if self.downloader is not None:
+            return self.downloader
+        from torchvision import datasets  # imported here: it takes seconds, and only downloads need it
+
+        return getattr(datasets, self.folder)
+
 
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
-        torchvision_class=tv_datasets.FashionMNIST,
+        folder="FashionMNIST",
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"),
         sha256={
             "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -96,7 +111,9 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "mnist": DatasetSpec(
         name="mnist",
-        torchvision_class=tv_datasets.MNIST,
+        folder="MNIST",
+        classes=("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+                 "8 - eight", "9 - nine"),
         sha256={
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -136,7 +153,7 @@ def raw_folder(name: str, root: str | Path | None = None) -> Path:
     """Where torchvision's class for ``name`` expects the raw files (``root/FashionMNIST/raw``)."""
     spec = _spec(name)
     root = Path(root) if root is not None else default_root()
-    return root / spec.torchvision_class.__name__ / "raw"
+    return root / spec.folder / "raw"
 
 
 def sha256_of_file(path: str | Path) -> str:
@@ -230,7 +247,7 @@ def import_raw(name: str, source: str | Path, root: str | Path | None = None) ->
     source = Path(source).expanduser()
     if not source.is_dir():
         raise DatasetNotFoundError(f"{source} is not a folder; give the folder that holds the raw IDX files.")
-    nested = source / spec.torchvision_class.__name__ / "raw"
+    nested = source / spec.folder / "raw"
     if all(_source_file(source, f) is None for f in spec.files) and nested.is_dir():
         source = nested
     found = {f: _source_file(source, f) for f in spec.files}
@@ -253,7 +270,7 @@ def find_source(name: str) -> Path | None:
         candidates.append(Path(os.environ[RAW_DIR_ENV]).expanduser())
     candidates.extend(Path(d) for d in spec.system_dirs)
     for folder in candidates:
-        for sub in (folder, folder / spec.torchvision_class.__name__ / "raw"):
+        for sub in (folder, folder / spec.folder / "raw"):
             if sub.is_dir() and all(_source_file(sub, f) is not None for f in spec.files):
                 return sub
     return None
@@ -266,14 +283,15 @@ def download(name: str = "fashion-mnist", root: str | Path | None = None) -> Pat
     root_path.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=root_path) as tmp:
         try:
+            downloader = spec.download_class()
             for train in (True, False):
-                spec.torchvision_class(tmp, train=train, download=True)
+                downloader(tmp, train=train, download=True)
         except Exception as exc:  # torchvision raises several types for network failures
             raise DatasetNotFoundError(
                 f"Downloading {spec.name} failed ({type(exc).__name__}: {exc}). Other ways to get it:\n"
                 + _ways_to_get(spec, root_path)
             ) from exc
-        return import_raw(name, Path(tmp) / spec.torchvision_class.__name__ / "raw", root_path)
+        return import_raw(name, Path(tmp) / spec.folder / "raw", root_path)
 
 
 def ensure_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True) -> Path:
@@ -349,26 +367,57 @@ def load_dataset(name: str = "fashion-mnist", root: str | Path | None = None, do
     spec = _spec(name)
     root_path = Path(root) if root is not None else default_root()
     ensure_dataset(spec.name, root_path, download=download)
-    train_raw = spec.torchvision_class(root_path, train=True, download=False)
-    test_raw = spec.torchvision_class(root_path, train=False, download=False)
-    train_pixels = train_raw.data.to(torch.float32).div_(255.0)
+    folder = raw_folder(spec.name, root_path)
+    train_pixels = read_idx(folder / "train-images-idx3-ubyte").to(torch.float32).div_(255.0)
     mean = train_pixels.mean().item()
     std = train_pixels.std().item()
 
-    def to_split(raw, pixels=None) -> Split:
-        pixels = raw.data.to(torch.float32).div_(255.0) if pixels is None else pixels
+    def to_split(prefix: str, pixels: torch.Tensor | None = None) -> Split:
+        if pixels is None:
+            pixels = read_idx(folder / f"{prefix}-images-idx3-ubyte").to(torch.float32).div_(255.0)
+        labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte").to(torch.int64)
+        if pixels.dim() != 3 or labels.dim() != 1:
+            raise DataError(
+                f"{folder}: the {prefix} files hold arrays of shape {tuple(pixels.shape)} and {tuple(labels.shape)}, "
+                "expected (N, rows, cols) images and (N,) labels. Delete the folder and load the dataset again."
+            )
         x = pixels.sub_(mean).div_(std).unsqueeze(1).contiguous()
-        return Split(x, raw.targets.to(torch.int64).clone())
+        return Split(x, labels)
 
     return Dataset(
         name=spec.name,
-        train=to_split(train_raw, train_pixels),
-        test=to_split(test_raw),
-        classes=list(train_raw.classes),
+        train=to_split("train", train_pixels),
+        test=to_split("t10k"),
+        classes=list(spec.classes),
         mean=mean,
         std=std,
         root=root_path,
     )
+
+
+def read_idx(path: str | Path) -> torch.Tensor:
+    """Read an IDX file of unsigned bytes (the format of MNIST and Fashion-MNIST) into a uint8 tensor.
+
+    The format: two zero bytes, the type code 0x08 (unsigned byte), the number of dimensions, one
+    big-endian 32-bit size per dimension, then the values in row-major order.
+    """
+    path = Path(path)
+    content = path.read_bytes()
+    if len(content) < 4 or content[:3] != b"\x00\x00\x08":
+        raise DataError(
+            f"{path} is not an IDX file of unsigned bytes (it starts with {content[:4].hex() or 'nothing'}, "
+            "expected 000008 then the number of dimensions). Delete it and load the dataset again."
+        )
+    header = 4 + 4 * content[3]
+    if len(content) < header:
+        raise DataError(f"{path} is truncated inside its header. Delete it and load the dataset again.")
+    shape = struct.unpack(f">{content[3]}I", content[4:header])
+    if len(content) != header + math.prod(shape):
+        raise DataError(
+            f"{path} holds {len(content) - header:,} values but its header promises {math.prod(shape):,} "
+            f"(shape {shape}): it is truncated or corrupted. Delete it and load the dataset again."
+        )
+    return torch.frombuffer(bytearray(content), dtype=torch.uint8, offset=header).reshape(shape)
 
 
 def minibatch_indices(

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from .data import Split
 from .losses import IGNORE_LABEL, _check_alpha, _check_temperature, _distillation_loss
-from .training import EVAL_BATCH_SIZE, History, _check_train_args, _EpochTally
+from .training import EVAL_BATCH_SIZE, History, _check_train_args, _distillation_loss_and_grad, _EpochTally, adam
 
 __all__ = [
     "HINT_LOSSES",
@@ -346,7 +346,10 @@ def train_with_hints(
 
     device = next(student.parameters()).device
     x, y = train_split.x.to(device), train_split.y.to(device)
-    t_logits = teacher_logits.to(device) if using_logits else None
+    partly_labelled = bool((y == IGNORE_LABEL).any())
+    if using_logits:  # the teacher's side of the soft term, once per run (as in kdutils.training.train)
+        t_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1)
+        t_probs = t_log_probs.exp()
     t_features = teacher_features.to(device) if using_hints else None
     capture = FeatureCapture(student, student_layer, where) if using_hints else None
     try:
@@ -358,7 +361,7 @@ def train_with_hints(
                 student(x[:2])
                 _check_features(projection(capture.features.reshape(min(2, n), -1)), t_features[:2])
         parameters = list(student.parameters()) + (list(projection.parameters()) if using_hints else [])
-        optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+        optimizer = adam(parameters, lr=lr, weight_decay=weight_decay)
         scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(n / batch_size))
             if lr_schedule == "cosine"
@@ -377,21 +380,30 @@ def train_with_hints(
             order = torch.randperm(n, generator=generator).to(device)
             for begin in range(0, n, batch_size):
                 idx = order[begin : begin + batch_size]
-                xb, yb = x[idx], y[idx]
+                xb, yb = x.index_select(0, idx), y.index_select(0, idx)
                 if using_hints:
                     capture.clear()
                 logits = student(xb)
+                optimizer.zero_grad(set_to_none=True)
+                # What to back-propagate from: the logit term's closed-form gradient (see
+                # training._distillation_loss_and_grad) or the cross-entropy, plus the hint term.
                 if using_logits:
-                    loss = _distillation_loss(logits, yb, t_logits[idx], T, alpha)
+                    loss, logits_grad = _distillation_loss_and_grad(
+                        logits, yb, t_log_probs.index_select(0, idx), t_probs.index_select(0, idx), T, alpha,
+                        partly_labelled,
+                    )
+                    roots, root_grads = [logits], [logits_grad]
                 else:
                     loss = _distillation_loss(logits, yb, logits, T, 0.0)  # cross-entropy on the labelled rows
+                    roots, root_grads = [loss], [None]
                 if using_hints:
                     projected = projection(capture.features.reshape(idx.shape[0], -1))
-                    hint = _hint_loss(projected, t_features[idx], hint_kind)
-                    loss = loss + hint_weight * hint
+                    hint = _hint_loss(projected, t_features.index_select(0, idx), hint_kind)
+                    roots.append(hint_weight * hint)
+                    root_grads.append(None)
+                    loss = loss.detach() + hint_weight * hint.detach()
                     hint_sum += hint.detach() * idx.shape[0]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                torch.autograd.backward(roots, root_grads)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()

@@ -116,7 +116,7 @@ def test_failed_download_says_what_else_to_do(tiny_raw, tmp_path, monkeypatch):
         raise OSError("network is unreachable")
 
     spec = kd_data.DATASETS["fashion-mnist"]
-    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, torchvision_class=offline))
+    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, downloader=offline))
     with pytest.raises(DatasetNotFoundError, match="Downloading fashion-mnist failed.*network is unreachable"):
         load_dataset(root=tmp_path / "data", download=True)
 
@@ -179,3 +179,62 @@ def test_real_fashion_mnist_loads_verified():
     assert ds.train.x.shape == (60000, 1, 28, 28) and ds.test.x.shape == (10000, 1, 28, 28)
     assert torch.bincount(ds.train.y).tolist() == [6000] * 10
     assert os.path.basename(str(verify("fashion-mnist"))) == "raw"
+
+
+# --- reading the IDX files ----------------------------------------------------------------------
+
+
+def test_read_idx_matches_torchvision_reader(tiny_raw, tmp_path):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    source, _ = tiny_raw
+    folder = import_raw("fashion-mnist", source, tmp_path / "data")
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        ours = kd_data.read_idx(folder / name)
+        assert ours.dtype == torch.uint8 and torch.equal(ours, read_image_file(str(folder / name)))
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        assert torch.equal(kd_data.read_idx(folder / name).long(), read_label_file(str(folder / name)))
+
+
+def test_class_names_are_torchvisions():
+    from torchvision import datasets
+
+    for spec in kd_data.DATASETS.values():
+        assert list(spec.classes) == getattr(datasets, spec.folder).classes
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not an IDX file of unsigned bytes"),
+        (b"\x00\x00\x0d\x01" + b"\x00" * 8, "not an IDX file of unsigned bytes"),  # 0x0d: float32 values
+        (b"\x00\x00\x08\x03\x00\x00", "truncated inside its header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05" + b"\x01\x02\x03", "holds 3 values but its header promises 5"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x02" + b"\x01\x02\x03", "holds 3 values but its header promises 2"),
+    ],
+)
+def test_read_idx_rejects_damaged_files_with_advice(tmp_path, content, message):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(kd_data.DataError, match=message) as info:
+        kd_data.read_idx(path)
+    assert str(path) in str(info.value) and "load the dataset again" in str(info.value)
+
+
+def test_read_idx_shape_from_header(tmp_path):
+    path = tmp_path / "tiny-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x03" + bytes(range(12)))
+    assert kd_data.read_idx(path).tolist() == [[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10, 11]]]
+
+
+def test_kdutils_does_not_import_torchvision():
+    # Importing torchvision takes seconds, paid by every notebook; only a download needs it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kdutils.data, kdutils.checkpoints, kdutils.training, kdutils.plots, kdutils.transfer, "
+        "kdutils.features, kdutils.repro, kdutils.losses, kdutils.models; print('torchvision' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -241,16 +241,16 @@ def _fake_torchvision(contents: dict[str, bytes], calls: list):
     return FashionMNIST
 
 
-def _use_torchvision_class(monkeypatch, cls) -> None:
+def _use_downloader(monkeypatch, cls) -> None:
     """Make 'fetch' call ``cls`` instead of torchvision's downloader (tiny_raw's spec stays otherwise)."""
     spec = kd_data.DATASETS["fashion-mnist"]
-    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, torchvision_class=cls))
+    monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, downloader=cls))
 
 
 def test_fetch_downloads_then_verifies(tiny_raw, root, monkeypatch):
     _, contents = tiny_raw
     calls = []
-    _use_torchvision_class(monkeypatch, _fake_torchvision(contents, calls))
+    _use_downloader(monkeypatch, _fake_torchvision(contents, calls))
 
     code, printed = run_cli("--root", root, "fetch")
 
@@ -269,7 +269,7 @@ def test_fetch_downloads_then_verifies(tiny_raw, root, monkeypatch):
 def test_fetch_refuses_a_download_with_the_wrong_content(tiny_raw, root, monkeypatch):
     _, contents = tiny_raw
     tampered = dict(contents, **{"t10k-images-idx3-ubyte": contents["t10k-images-idx3-ubyte"][:-10]})
-    _use_torchvision_class(monkeypatch, _fake_torchvision(tampered, []))
+    _use_downloader(monkeypatch, _fake_torchvision(tampered, []))
 
     code, printed = run_cli("--root", root, "fetch")
 
@@ -282,7 +282,7 @@ def test_fetch_without_network_says_what_else_to_do(tiny_raw, root, monkeypatch)
     def offline(*args, **kwargs):
         raise OSError("[Errno 101] Network is unreachable")
 
-    _use_torchvision_class(monkeypatch, offline)
+    _use_downloader(monkeypatch, offline)
 
     code, printed = run_cli("--root", root, "fetch")
 

@@ -169,6 +169,45 @@ def test_without_hints_the_loop_gives_exactly_the_weights_of_train(toy_split):
             assert torch.equal(pa, pb)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.9])
+def test_hint_loop_matches_autograd_through_the_public_loss(toy_split, alpha):
+    # train_with_hints back-propagates the logit term from its closed-form gradient and the hint
+    # term by autograd; a loop over hint_distillation_loss must reach the same weights.
+    teacher = _teacher(toy_split)
+    features, logits = capture_features(teacher, toy_split.x, "fc3")
+    y = toy_split.y.clone()
+    y[:30] = IGNORE_LABEL  # some rows without a label
+    split = Split(toy_split.x, y)
+    student, projection = _student(), FeatureProjection(128, 128)
+    reference, reference_projection = copy.deepcopy(student), copy.deepcopy(projection)
+    history = train_with_hints(student, split, teacher_features=features, teacher_logits=logits,
+                               projection=projection, alpha=alpha, hint_weight=0.5, T=3.0, epochs=2,
+                               batch_size=32, seed=4, progress=False)
+
+    from kdutils.training import adam
+
+    optimizer = adam(list(reference.parameters()) + list(reference_projection.parameters()), lr=1e-3)
+    generator = torch.Generator().manual_seed(4)
+    losses = []
+    for _ in range(2):
+        order, total = torch.randperm(len(split), generator=generator), 0.0
+        for begin in range(0, len(split), 32):
+            idx = order[begin : begin + 32]
+            with FeatureCapture(reference, "fc2") as hidden:
+                out = reference(split.x[idx])
+            loss = hint_distillation_loss(out, split.y[idx], reference_projection(hidden.features), features[idx],
+                                          logits[idx], T=3.0, alpha=alpha, hint_weight=0.5)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(split))
+    assert history.loss == pytest.approx(losses, rel=1e-5)
+    for a, b in zip([*student.parameters(), *projection.parameters()],
+                    [*reference.parameters(), *reference_projection.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_hint_training_pulls_student_features_towards_the_teachers(toy_split):
     teacher = _teacher(toy_split)
     features, logits = capture_features(teacher, toy_split.x, "fc3")

@@ -7,7 +7,7 @@ from kdutils.data import Split
 from kdutils.losses import IGNORE_LABEL
 from kdutils.models import StudentModel, TeacherModel
 from kdutils.repro import choose_device, seed_everything
-from kdutils.training import History, evaluate, predict_logits, train
+from kdutils.training import History, adam, evaluate, predict_logits, train
 
 
 def _fresh_student(seed=0):
@@ -151,27 +151,78 @@ def test_seed_and_device_helpers(monkeypatch):
             choose_device("cuda")
 
 
-def test_cached_teacher_path_matches_a_loop_over_the_public_loss(toy_split):
-    # train() precomputes the teacher's softened log-probabilities once; a plain loop calling
-    # distillation_loss per batch, with the same order, must give the very same weights.
+@pytest.mark.parametrize("unlabelled", [0, 40])
+def test_train_matches_a_loop_over_the_public_loss(toy_split, unlabelled):
+    # train() computes the loss's gradient in closed form; a plain autograd loop over
+    # distillation_loss, with the same batches and optimizer, must reach the same weights.
     from kdutils.losses import distillation_loss
 
     seed_everything(6)
     teacher_logits = predict_logits(TeacherModel(), toy_split.x)
+    y = toy_split.y.clone()
+    y[:unlabelled] = IGNORE_LABEL  # a transfer set: some rows have only the teacher's soft labels
+    split = Split(toy_split.x, y)
     fast, reference = _fresh_student(), _fresh_student()
-    train(fast, toy_split, epochs=2, batch_size=32, seed=3, teacher_logits=teacher_logits, T=3.0, alpha=0.7,
-          progress=False)
+    history = train(fast, split, epochs=2, batch_size=32, seed=3, teacher_logits=teacher_logits, T=3.0,
+                    alpha=0.7, progress=False)
 
-    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    optimizer = adam(reference.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(3)
+    losses = []
     for _ in range(2):
-        order = torch.randperm(len(toy_split), generator=generator)
-        for begin in range(0, len(toy_split), 32):
+        order = torch.randperm(len(split), generator=generator)
+        total = 0.0
+        for begin in range(0, len(split), 32):
             idx = order[begin : begin + 32]
-            logits = reference(toy_split.x[idx])
-            loss = distillation_loss(logits, toy_split.y[idx], teacher_logits[idx], T=3.0, alpha=0.7)
+            loss = distillation_loss(reference(split.x[idx]), split.y[idx], teacher_logits[idx], T=3.0, alpha=0.7)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(split))
+    assert history.loss == pytest.approx(losses, rel=1e-5)
     for a, b in zip(fast.parameters(), reference.parameters()):
-        assert torch.equal(a, b)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("T", "alpha"), [(1.0, 0.5), (4.0, 0.9), (2.5, 0.0), (8.0, 1.0)])
+@pytest.mark.parametrize("labelled_rows", [8, 5, 0])
+def test_closed_form_gradient_equals_autograd(T, alpha, labelled_rows):
+    from kdutils.losses import distillation_loss
+    from kdutils.training import _distillation_loss_and_grad
+
+    generator = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(8, 10, generator=generator, dtype=torch.float64)).requires_grad_()
+    teacher_logits = 3 * torch.randn(8, 10, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 10, (8,), generator=generator)
+    labels[labelled_rows:] = IGNORE_LABEL
+    expected = distillation_loss(logits, labels, teacher_logits, T=T, alpha=alpha)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+
+    teacher_log_probs = torch.log_softmax(teacher_logits / T, dim=1)
+    value, grad = _distillation_loss_and_grad(logits, labels, teacher_log_probs, teacher_log_probs.exp(), T, alpha,
+                                              partly_labelled=labelled_rows < 8)
+    assert not value.requires_grad and not grad.requires_grad
+    torch.testing.assert_close(value, expected.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-12)
+    assert grad.abs().max() > 0 or (alpha == 0 and labelled_rows == 0)
+
+
+def test_adam_uses_the_fused_kernel_on_cpu_with_the_same_update_rule():
+    seed_everything(0)
+    fused_model = StudentModel()
+    plain_model, initial = copy.deepcopy(fused_model), copy.deepcopy(fused_model)
+    fused, plain = adam(fused_model.parameters(), lr=1e-2, weight_decay=1e-4), torch.optim.Adam(
+        plain_model.parameters(), lr=1e-2, weight_decay=1e-4)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        for a, b in zip(fused_model.parameters(), plain_model.parameters()):
+            a.grad = torch.randn(a.shape, generator=generator)
+            b.grad = a.grad.clone()
+        fused.step()
+        plain.step()
+    moved = max((a - b).abs().max().item() for a, b in zip(fused_model.parameters(), initial.parameters()))
+    assert moved > 1e-3  # the steps did something
+    for a, b in zip(fused_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
