@@ -44,7 +44,7 @@ TARGETS = {"01-04": 120.0, "series": 360.0, "memory_mb": 2048.0}
 class TreeMemory:
     """Peak memory of this process's descendants (the kernel and anything it starts), sampled in a thread."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak_rss = 0
         self.peak_hwm = 0

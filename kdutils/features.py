@@ -25,6 +25,7 @@ The pieces:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -35,7 +36,15 @@ from tqdm.auto import tqdm
 
 from .data import Split
 from .losses import IGNORE_LABEL, _check_alpha, _check_temperature, _distillation_loss
-from .training import EVAL_BATCH_SIZE, History, _check_train_args, _distillation_loss_and_grad, _EpochTally, adam
+from .training import (
+    EVAL_BATCH_SIZE,
+    History,
+    _check_train_args,
+    _distillation_grad,
+    _epoch_loss_sum,
+    _EpochTally,
+    adam,
+)
 
 __all__ = [
     "HINT_LOSSES",
@@ -347,9 +356,12 @@ def train_with_hints(
     device = next(student.parameters()).device
     x, y = train_split.x.to(device), train_split.y.to(device)
     partly_labelled = bool((y == IGNORE_LABEL).any())
+    soft_terms = {}
     if using_logits:  # the teacher's side of the soft term, once per run (as in kdutils.training.train)
         t_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1)
         t_probs = t_log_probs.exp()
+        soft_terms = dict(teacher_log_probs=t_log_probs, T=T, alpha=alpha)
+    logit_loss_sum = functools.partial(_epoch_loss_sum, labels=y, **soft_terms)
     t_features = teacher_features.to(device) if using_hints else None
     capture = FeatureCapture(student, student_layer, where) if using_hints else None
     try:
@@ -375,7 +387,7 @@ def train_with_hints(
         if using_hints:
             projection.train()
         for _ in bar:
-            tally = _EpochTally(device)
+            tally = _EpochTally(y, partly_labelled)
             hint_sum = torch.zeros((), device=device)
             order = torch.randperm(n, generator=generator).to(device)
             for begin in range(0, n, batch_size):
@@ -386,30 +398,30 @@ def train_with_hints(
                 logits = student(xb)
                 optimizer.zero_grad(set_to_none=True)
                 # What to back-propagate from: the logit term's closed-form gradient (see
-                # training._distillation_loss_and_grad) or the cross-entropy, plus the hint term.
+                # training._distillation_grad) or the cross-entropy, plus the hint term.
                 if using_logits:
-                    loss, logits_grad = _distillation_loss_and_grad(
-                        logits, yb, t_log_probs.index_select(0, idx), t_probs.index_select(0, idx), T, alpha,
-                        partly_labelled,
+                    logits_grad, hard_scale = _distillation_grad(
+                        logits, yb, t_probs.index_select(0, idx), T, alpha, partly_labelled
                     )
                     roots, root_grads = [logits], [logits_grad]
                 else:
                     loss = _distillation_loss(logits, yb, logits, T, 0.0)  # cross-entropy on the labelled rows
                     roots, root_grads = [loss], [None]
+                    hard_scale = idx.shape[0] / (yb != IGNORE_LABEL).sum().clamp(min=1) if partly_labelled else None
                 if using_hints:
                     projected = projection(capture.features.reshape(idx.shape[0], -1))
                     hint = _hint_loss(projected, t_features.index_select(0, idx), hint_kind)
                     roots.append(hint_weight * hint)
                     root_grads.append(None)
-                    loss = loss.detach() + hint_weight * hint.detach()
                     hint_sum += hint.detach() * idx.shape[0]
                 torch.autograd.backward(roots, root_grads)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                tally.add(loss, logits, yb)
+                tally.record(idx, logits, hard_scale)
             history.hint_loss.append(hint_sum.item() / n)
-            tally.close(history, student, n, labelled_count, test, bar)
+            tally.close(history, student, logit_loss_sum, labelled_count, test, bar,
+                        extra_loss_sum=hint_weight * history.hint_loss[-1] * n)
     finally:
         if capture is not None:
             capture.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -79,23 +80,43 @@ def adam(parameters, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
 
 
 class _EpochTally:
-    """Running sums of one epoch. They stay tensors: an ``.item()`` every step would force a sync."""
+    """What one epoch saw: every example's logits as computed in its own training step.
 
-    def __init__(self, device: torch.device) -> None:
+    The epoch's loss and training accuracy are computed from them at the end, in a few operations
+    over the whole split, instead of half a dozen tiny ones per step (at this model size each costs
+    a noticeable share of a step). They are the same numbers: an example's loss depends only on its
+    own logits, and a batch's loss is the mean of its examples' (``hard_scale`` records the factor
+    by which a partly labelled batch's hard term differs from that: its size over its labelled rows).
+    """
+
+    def __init__(self, y: torch.Tensor, partly_labelled: bool) -> None:
         self.start = time.perf_counter()
-        self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.y = y
+        self.partly_labelled = partly_labelled
+        self.logits: torch.Tensor | None = None
+        self.hard_scale: torch.Tensor | None = None
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def record(self, idx: torch.Tensor, logits: torch.Tensor, hard_scale: torch.Tensor | None = None) -> None:
+        if self.logits is None:
+            self.logits = logits.new_empty((self.y.shape[0], logits.shape[1]))
+            if self.partly_labelled:
+                self.hard_scale = logits.new_ones(self.y.shape[0])
+        self.logits.index_copy_(0, idx, logits.detach())
+        if hard_scale is not None:
+            self.hard_scale.index_fill_(0, idx, hard_scale)
+
+    def close(self, history: History, model: nn.Module, loss_sum, labelled_count: int, test: Split | None,
+              bar, extra_loss_sum: float = 0.0) -> None:
+        """Append this epoch to ``history`` (evaluating on ``test`` if given) and show it on the bar.
+
+        ``loss_sum(logits, hard_scale)`` is the summed loss of the epoch's examples (see
+        ``_epoch_loss_sum``); ``extra_loss_sum`` adds the terms not computed from logits (hints).
+        """
+        n = self.y.shape[0]
         with torch.no_grad():
-            self.loss_sum += loss.detach() * labels.shape[0]
-            self.correct += (logits.argmax(dim=1) == labels).sum()
-
-    def close(self, history: History, model: nn.Module, n: int, labelled_count: int, test: Split | None,
-              bar) -> None:
-        """Append this epoch to ``history`` (evaluating on ``test`` if given) and show it on the bar."""
-        history.loss.append(self.loss_sum.item() / n)
-        history.train_accuracy.append(self.correct.item() / max(labelled_count, 1))
+            history.loss.append((float(loss_sum(self.logits, self.hard_scale)) + extra_loss_sum) / n)
+            correct = int((self.logits.argmax(dim=1) == self.y).sum())  # unlabelled rows never match
+        history.train_accuracy.append(correct / max(labelled_count, 1))
         if test is not None:
             history.test_accuracy.append(evaluate(model, test))
         history.seconds.append(time.perf_counter() - self.start)
@@ -105,51 +126,65 @@ class _EpochTally:
         bar.set_postfix(postfix)
 
 
-def _distillation_loss_and_grad(
+def _epoch_loss_sum(
     logits: torch.Tensor,
+    hard_scale: torch.Tensor | None,
     labels: torch.Tensor,
-    teacher_log_probs: torch.Tensor,
-    teacher_probs: torch.Tensor,
-    T: float,
-    alpha: float,
-    partly_labelled: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The value of ``losses.distillation_loss`` for one batch and its gradient w.r.t. ``logits``.
+    teacher_log_probs: torch.Tensor | None = None,
+    T: float = 1.0,
+    alpha: float = 0.0,
+) -> torch.Tensor:
+    """The sum over a split of each example's ``distillation_loss`` (cross-entropy when ``alpha = 0``).
 
-    ``teacher_log_probs`` and ``teacher_probs`` are ``log_softmax(teacher_logits / T)`` and its
-    ``exp()``, computed once per training run. The gradient is the loss's closed form (Hinton et
-    al., 2015, section 2), with ``B`` the batch size and ``B_l`` the number of labelled rows:
+    ``teacher_log_probs`` is ``log_softmax(teacher_logits / T)``. ``hard_scale`` (default 1)
+    multiplies each example's hard term: its batch's size over the labelled rows in that batch,
+    where some rows had no label (``IGNORE_LABEL``).
+    """
+    total = logits.new_zeros(())
+    if alpha > 0:
+        log_q_t = F.log_softmax(logits / T, dim=1)
+        total += alpha * T * T * (teacher_log_probs.exp() * (teacher_log_probs - log_q_t)).sum()
+    if alpha < 1:
+        hard = F.nll_loss(F.log_softmax(logits, dim=1), labels, ignore_index=IGNORE_LABEL, reduction="none")
+        total += (1 - alpha) * (hard if hard_scale is None else hard * hard_scale).sum()
+    return total
+
+
+def _distillation_grad(
+    logits: torch.Tensor, labels: torch.Tensor, teacher_probs: torch.Tensor, T: float, alpha: float,
+    partly_labelled: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The gradient of ``losses.distillation_loss`` for one batch w.r.t. the student's ``logits``.
+
+    ``teacher_probs`` is ``softmax(teacher_logits / T)``, computed once per training run. The
+    gradient is the loss's closed form (Hinton et al., 2015, section 2), with ``B`` the batch size
+    and ``B_l`` the number of labelled rows:
 
         dL/dz = alpha * T * (softmax(z / T) - p_teacher) / B + (1 - alpha) * (softmax(z) - onehot(y)) / B_l
 
     Unlabelled rows (``IGNORE_LABEL``) get no hard part. ``train`` back-propagates it with
-    ``logits.backward(grad)``: the same update as autograd through ``distillation_loss`` (a test
-    compares them), without the loss's own graph, whose dozen small nodes cost a StudentModel
-    step about as much as its layers do (see benchmarks/distillation_epoch.py).
+    ``logits.backward(grad)``: the same update as autograd through ``distillation_loss`` (tests
+    compare them), without building the loss's own graph, whose dozen small nodes cost a
+    ``StudentModel`` step a noticeable share of its time (see benchmarks/distillation_epoch.py).
+    For a partly labelled batch it also returns ``B / B_l``, the factor ``_EpochTally`` records.
     """
     with torch.no_grad():
         n = logits.shape[0]
-        value = logits.new_zeros(())
-        grad = torch.zeros_like(logits)
         if alpha > 0:
-            log_q_t = F.log_softmax(logits / T, dim=1)
-            value = (alpha * T * T / n) * (teacher_probs * (teacher_log_probs - log_q_t)).sum()
-            grad = log_q_t.exp_().sub_(teacher_probs).mul_(alpha * T / n)
-        if alpha < 1:
-            log_q = F.log_softmax(logits, dim=1)
-            minus_one = torch.full((n, 1), -1.0, dtype=logits.dtype, device=logits.device)
-            if partly_labelled:
-                labelled = (labels != IGNORE_LABEL).unsqueeze(1)
-                count = labelled.sum().clamp(min=1)
-                hard = F.nll_loss(log_q, labels, ignore_index=IGNORE_LABEL, reduction="sum") / count
-                hard_grad = log_q.exp_().scatter_add_(1, labels.clamp(min=0).unsqueeze(1), minus_one)
-                hard_grad.mul_(labelled).div_(count)
-            else:
-                hard = F.nll_loss(log_q, labels)
-                hard_grad = log_q.exp_().scatter_add_(1, labels.unsqueeze(1), minus_one).div_(n)
-            value = value + (1 - alpha) * hard
-            grad.add_(hard_grad, alpha=1 - alpha)
-    return value, grad
+            grad = F.softmax(logits / T, dim=1).sub_(teacher_probs).mul_(alpha * T / n)
+        else:
+            grad = torch.zeros_like(logits)
+        if alpha == 1:
+            return grad, None
+        hard_grad = F.softmax(logits, dim=1)
+        minus_one = torch.full((n, 1), -1.0, dtype=logits.dtype, device=logits.device)
+        if not partly_labelled:
+            hard_grad.scatter_add_(1, labels.unsqueeze(1), minus_one)
+            return grad.add_(hard_grad, alpha=(1 - alpha) / n), None
+        labelled = (labels != IGNORE_LABEL).unsqueeze(1)
+        count = labelled.sum().clamp(min=1).to(logits.dtype)
+        hard_grad.scatter_add_(1, labels.clamp(min=0).unsqueeze(1), minus_one).mul_(labelled).div_(count)
+        return grad.add_(hard_grad, alpha=1 - alpha), n / count
 
 
 def _check_train_args(split: Split, epochs: int, batch_size: int, lr: float) -> None:
@@ -224,10 +259,13 @@ def train(
     device = next(model.parameters()).device
     x, y = train_split.x.to(device), train_split.y.to(device)
     partly_labelled = bool((y == IGNORE_LABEL).any())
+    soft_terms = {}
     if distilling:
         # The teacher's side of the soft term is the same every epoch: compute it once for the split.
         teacher_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1)
         teacher_probs = teacher_log_probs.exp()
+        soft_terms = dict(teacher_log_probs=teacher_log_probs, T=T, alpha=alpha)
+    loss_sum = functools.partial(_epoch_loss_sum, labels=y, **soft_terms)
     n = x.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     optimizer = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -244,7 +282,7 @@ def train(
                disable=not progress)
     model.train()
     for _ in bar:
-        tally = _EpochTally(device)
+        tally = _EpochTally(y, partly_labelled)
         order = torch.randperm(n, generator=generator).to(device)
         for begin in range(0, n, batch_size):
             idx = order[begin : begin + batch_size]
@@ -252,18 +290,17 @@ def train(
             xb, yb = x.index_select(0, idx), y.index_select(0, idx)
             logits = model(xb)
             optimizer.zero_grad(set_to_none=True)
+            hard_scale = None
             if distilling:
-                loss, logits_grad = _distillation_loss_and_grad(
-                    logits, yb, teacher_log_probs.index_select(0, idx), teacher_probs.index_select(0, idx), T,
-                    alpha, partly_labelled,
+                logits_grad, hard_scale = _distillation_grad(
+                    logits, yb, teacher_probs.index_select(0, idx), T, alpha, partly_labelled
                 )
                 logits.backward(logits_grad)
             else:
-                loss = F.cross_entropy(logits, yb)
-                loss.backward()
+                F.cross_entropy(logits, yb).backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            tally.add(loss, logits, yb)
-        tally.close(history, model, n, labelled_count, test, bar)
+            tally.record(idx, logits, hard_scale)
+        tally.close(history, model, loss_sum, labelled_count, test, bar)
     return history

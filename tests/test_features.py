@@ -205,7 +205,7 @@ def test_hint_loop_matches_autograd_through_the_public_loss(toy_split, alpha):
     assert history.loss == pytest.approx(losses, rel=1e-5)
     for a, b in zip([*student.parameters(), *projection.parameters()],
                     [*reference.parameters(), *reference_projection.parameters()]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam turns rounding into ~lr-sized steps
 
 
 def test_hint_training_pulls_student_features_towards_the_teachers(toy_split):
