@@ -14,7 +14,9 @@ a fresh clone and CI do (notebook 02 trains and saves the teacher, later noteboo
 write land in the temporary folder and are deleted with it.
 
 Peak memory is the largest of: the summed resident memory of the kernel and its children, sampled
-every 50 ms, and each process's own high-water mark (``VmHWM`` in ``/proc/<pid>/status``).
+every 0.5 s, and each process's own high-water mark (``VmHWM`` in ``/proc/<pid>/status``), which the
+kernel keeps exact between samples. Sampling is sparse so that the measuring process takes as little
+CPU as it can from the notebook it measures.
 
     python benchmarks/series.py                        # every notebooks/NN_*.ipynb
     python benchmarks/series.py notebooks/04_*.ipynb   # some of them
