@@ -70,3 +70,27 @@ def real_data_available() -> bool:
 
 def data_root(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+def reference_training(parameters, split: Split, batch_loss, *, epochs: int, batch_size: int, seed: int,
+                       lr: float = 1e-3) -> list[float]:
+    """A plain autograd loop with ``train``'s batch order and optimizer; each epoch's mean loss.
+
+    ``batch_loss(idx)`` returns the loss of the examples at ``idx``, to be back-propagated.
+    """
+    from kdutils.training import adam
+
+    optimizer = adam(parameters, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(epochs):
+        order, total = torch.randperm(len(split), generator=generator), 0.0
+        for begin in range(0, len(split), batch_size):
+            idx = order[begin : begin + batch_size]
+            loss = batch_loss(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(split))
+    return losses

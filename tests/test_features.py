@@ -20,6 +20,8 @@ from kdutils.models import StudentModel, TeacherModel
 from kdutils.repro import seed_everything
 from kdutils.training import predict_logits, train
 
+from .conftest import reference_training
+
 
 def _student(seed=0):
     seed_everything(seed)
@@ -184,24 +186,14 @@ def test_hint_loop_matches_autograd_through_the_public_loss(toy_split, alpha):
                                projection=projection, alpha=alpha, hint_weight=0.5, T=3.0, epochs=2,
                                batch_size=32, seed=4, progress=False)
 
-    from kdutils.training import adam
+    def batch_loss(idx):
+        with FeatureCapture(reference, "fc2") as hidden:
+            out = reference(split.x[idx])
+        return hint_distillation_loss(out, split.y[idx], reference_projection(hidden.features), features[idx],
+                                      logits[idx], T=3.0, alpha=alpha, hint_weight=0.5)
 
-    optimizer = adam(list(reference.parameters()) + list(reference_projection.parameters()), lr=1e-3)
-    generator = torch.Generator().manual_seed(4)
-    losses = []
-    for _ in range(2):
-        order, total = torch.randperm(len(split), generator=generator), 0.0
-        for begin in range(0, len(split), 32):
-            idx = order[begin : begin + 32]
-            with FeatureCapture(reference, "fc2") as hidden:
-                out = reference(split.x[idx])
-            loss = hint_distillation_loss(out, split.y[idx], reference_projection(hidden.features), features[idx],
-                                          logits[idx], T=3.0, alpha=alpha, hint_weight=0.5)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(split))
+    losses = reference_training([*reference.parameters(), *reference_projection.parameters()], split, batch_loss,
+                                epochs=2, batch_size=32, seed=4)
     assert history.loss == pytest.approx(losses, rel=1e-5)
     for a, b in zip([*student.parameters(), *projection.parameters()],
                     [*reference.parameters(), *reference_projection.parameters()]):

@@ -9,6 +9,8 @@ from kdutils.models import StudentModel, TeacherModel
 from kdutils.repro import choose_device, seed_everything
 from kdutils.training import History, adam, evaluate, predict_logits, train
 
+from .conftest import reference_training
+
 
 def _fresh_student(seed=0):
     seed_everything(seed)
@@ -166,20 +168,11 @@ def test_train_matches_a_loop_over_the_public_loss(toy_split, unlabelled):
     history = train(fast, split, epochs=2, batch_size=32, seed=3, teacher_logits=teacher_logits, T=3.0,
                     alpha=0.7, progress=False)
 
-    optimizer = adam(reference.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(3)
-    losses = []
-    for _ in range(2):
-        order = torch.randperm(len(split), generator=generator)
-        total = 0.0
-        for begin in range(0, len(split), 32):
-            idx = order[begin : begin + 32]
-            loss = distillation_loss(reference(split.x[idx]), split.y[idx], teacher_logits[idx], T=3.0, alpha=0.7)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(split))
+    losses = reference_training(
+        reference.parameters(), split, epochs=2, batch_size=32, seed=3,
+        batch_loss=lambda idx: distillation_loss(reference(split.x[idx]), split.y[idx], teacher_logits[idx], T=3.0,
+                                                 alpha=0.7),
+    )
     assert history.loss == pytest.approx(losses, rel=1e-5)
     for a, b in zip(fast.parameters(), reference.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam turns rounding into ~lr-sized steps
