@@ -25,7 +25,6 @@ The pieces:
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -41,8 +40,8 @@ from .training import (
     History,
     _check_train_args,
     _distillation_grad,
-    _epoch_loss_sum,
     _EpochTally,
+    _run_targets,
     adam,
 )
 
@@ -356,12 +355,7 @@ def train_with_hints(
     device = next(student.parameters()).device
     x, y = train_split.x.to(device), train_split.y.to(device)
     partly_labelled = bool((y == IGNORE_LABEL).any())
-    soft_terms = {}
-    if using_logits:  # the teacher's side of the soft term, once per run (as in kdutils.training.train)
-        t_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1)
-        t_probs = t_log_probs.exp()
-        soft_terms = dict(teacher_log_probs=t_log_probs, T=T, alpha=alpha)
-    logit_loss_sum = functools.partial(_epoch_loss_sum, labels=y, **soft_terms)
+    t_probs, logit_loss_sum = _run_targets(y, teacher_logits if using_logits else None, T, alpha)
     t_features = teacher_features.to(device) if using_hints else None
     capture = FeatureCapture(student, student_layer, where) if using_hints else None
     try:

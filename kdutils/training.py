@@ -188,6 +188,17 @@ def _distillation_grad(
         return grad.add_(hard_grad, alpha=1 - alpha), n / count
 
 
+def _run_targets(y: torch.Tensor, teacher_logits: torch.Tensor | None, T: float, alpha: float):
+    """What one training run computes once: the teacher's softened probabilities (``None`` without a
+    teacher), for each step's gradient, and the function that sums an epoch's loss from its logits."""
+    if teacher_logits is None:
+        return None, functools.partial(_epoch_loss_sum, labels=y)
+    # The teacher's side of the soft term is the same every epoch: compute it once for the split.
+    teacher_log_probs = F.log_softmax(teacher_logits.to(y.device) / T, dim=1)
+    loss_sum = functools.partial(_epoch_loss_sum, labels=y, teacher_log_probs=teacher_log_probs, T=T, alpha=alpha)
+    return teacher_log_probs.exp(), loss_sum
+
+
 def _check_train_args(split: Split, epochs: int, batch_size: int, lr: float) -> None:
     if not isinstance(split, Split):
         raise TypeError(f"train expects a kdutils.data.Split (e.g. ds.train), got {type(split).__name__}.")
@@ -260,13 +271,7 @@ def train(
     device = next(model.parameters()).device
     x, y = train_split.x.to(device), train_split.y.to(device)
     partly_labelled = bool((y == IGNORE_LABEL).any())
-    soft_terms = {}
-    if distilling:
-        # The teacher's side of the soft term is the same every epoch: compute it once for the split.
-        teacher_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1)
-        teacher_probs = teacher_log_probs.exp()
-        soft_terms = dict(teacher_log_probs=teacher_log_probs, T=T, alpha=alpha)
-    loss_sum = functools.partial(_epoch_loss_sum, labels=y, **soft_terms)
+    teacher_probs, loss_sum = _run_targets(y, teacher_logits if distilling else None, T, alpha)
     n = x.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     optimizer = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
