@@ -1,7 +1,11 @@
 """Helpers for the knowledge-distillation notebook series.
 
-Modules: ``data`` (datasets), ``models`` (teacher and student), ``losses`` (distillation loss),
-``training`` (train/evaluate), ``checkpoints`` (save/load), ``plots`` (figures), ``repro`` (seeds).
+Modules, each importing only those listed before it: ``paths`` (the data folder), ``losses`` (every
+loss the series teaches), ``models`` (teacher and student), ``repro`` (seeds, device),
+``analysis`` (confusions, statistics, calibration), ``checkpoints`` (atomic save, safe load),
+``data`` (datasets and their command line), ``training`` (the one training loop), ``teacher``
+(the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets, bias fix),
+``features`` (hint distillation) and ``deploy`` (export, int8, latency).
 """
 
 __version__ = "0.1.0"

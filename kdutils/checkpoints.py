@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .data import default_root
+from .paths import default_root
 
 __all__ = [
     "CheckpointError",
@@ -174,31 +174,3 @@ def load_or_train(
     extra = train_fn(model) or {}
     save_checkpoint(model, path, **recipe, **extra)
     return read_metadata(path), True
-
-
-#: How the series' teacher is trained (notebook 02); every notebook that needs it loads this recipe.
-TEACHER_RECIPE: dict[str, Any] = {"epochs": 16, "batch_size": 256, "lr": 3e-3, "lr_schedule": "cosine", "seed": 0}
-
-
-def teacher_checkpoint(dataset_name: str, root: str | Path | None = None) -> Path:
-    """Path of the series' teacher checkpoint for ``dataset_name``."""
-    return checkpoint_path(f"teacher_{dataset_name}", root)
-
-
-def load_teacher(ds, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """The teacher of notebook 02 for dataset ``ds``: loaded if its checkpoint matches, else trained.
-
-    Returns ``(teacher, metadata)``; the teacher is in ``eval()`` mode.
-    """
-    from .models import TeacherModel
-    from .repro import seed_everything
-    from .training import train
-
-    def fit(model: nn.Module) -> dict[str, Any]:
-        history = train(model, ds.train, test=ds.test, progress=progress, description="teacher", **TEACHER_RECIPE)
-        return {"test_accuracy": history.final_test_accuracy, "history": history.as_dict()}
-
-    seed_everything(TEACHER_RECIPE["seed"])
-    teacher = TeacherModel()
-    metadata, _ = load_or_train(teacher, teacher_checkpoint(ds.name, ds.root), fit, dataset=ds.name, **TEACHER_RECIPE)
-    return teacher.eval(), metadata

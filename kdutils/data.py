@@ -24,11 +24,14 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .checkpoints import CheckpointError, read_metadata
+from .paths import default_root
 
 __all__ = [
     "DATASETS",
@@ -38,13 +41,12 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSpec",
     "Split",
-    "default_root",
     "download",
     "ensure_dataset",
     "find_source",
+    "get_spec",
     "import_raw",
     "load_dataset",
-    "minibatch_indices",
     "raw_folder",
     "read_idx",
     "sha256_of_file",
@@ -52,7 +54,6 @@ __all__ = [
 ]
 
 RAW_DIR_ENV = "KDUTILS_RAW_DIR"
-DATA_DIR_ENV = "KDUTILS_DATA_DIR"
 _CHUNK = 1 << 20
 
 
@@ -125,7 +126,7 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def _spec(name: str) -> DatasetSpec:
+def get_spec(name: str) -> DatasetSpec:
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
     if key == "fashionmnist":
         key = "fashion-mnist"
@@ -135,25 +136,18 @@ def _spec(name: str) -> DatasetSpec:
     return DATASETS[key]
 
 
-def default_root() -> Path:
-    """The folder datasets and checkpoints live in.
+def _resolve(name: str, root: str | Path | None) -> tuple[DatasetSpec, Path]:
+    """The spec of dataset ``name`` and the data folder: what every public entry point resolves once."""
+    return get_spec(name), (Path(root).expanduser() if root is not None else default_root())
 
-    ``$KDUTILS_DATA_DIR`` if set, else the repository's ``data/`` folder (kdutils is installed in
-    editable mode from the repository), else ``~/.cache/kdutils``.
-    """
-    if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV]).expanduser()
-    repo = Path(__file__).resolve().parent.parent
-    if (repo / "pyproject.toml").is_file():
-        return repo / "data"
-    return Path.home() / ".cache" / "kdutils"
+
+def _raw_folder(spec: DatasetSpec, root: Path) -> Path:
+    return root / spec.folder / "raw"
 
 
 def raw_folder(name: str, root: str | Path | None = None) -> Path:
     """Where torchvision's class for ``name`` expects the raw files (``root/FashionMNIST/raw``)."""
-    spec = _spec(name)
-    root = Path(root) if root is not None else default_root()
-    return root / spec.folder / "raw"
+    return _raw_folder(*_resolve(name, root))
 
 
 def sha256_of_file(path: str | Path) -> str:
@@ -171,7 +165,7 @@ def _ways_to_get(spec: DatasetSpec, root: Path) -> str:
     ways = [
         f"put the four raw IDX files ({', '.join(spec.files)}; plain or .gz) in a folder and set "
         f"{RAW_DIR_ENV}=/that/folder, or run: python -m kdutils.data import /that/folder --dataset {spec.name}",
-        f"run with internet access once so torchvision can download it into {raw_folder(spec.name, root)}",
+        f"run with internet access once so torchvision can download it into {_raw_folder(spec, root)}",
     ]
     if spec.install_hint:
         ways.insert(0, spec.install_hint)
@@ -184,13 +178,16 @@ def verify(name: str = "fashion-mnist", root: str | Path | None = None) -> Path:
     Raises ``DatasetNotFoundError`` when a file is missing and ``ChecksumError`` naming the file
     whose content is wrong.
     """
-    spec = _spec(name)
-    folder = raw_folder(name, root)
+    return _verify(*_resolve(name, root))
+
+
+def _verify(spec: DatasetSpec, root: Path) -> Path:
+    folder = _raw_folder(spec, root)
     missing = [f for f in spec.files if not (folder / f).is_file()]
     if missing:
         raise DatasetNotFoundError(
             f"{spec.name}: missing {', '.join(missing)} in {folder}. Ways to get it:\n"
-            + _ways_to_get(spec, folder.parent.parent)
+            + _ways_to_get(spec, root)
         )
     for file_name, expected in spec.sha256.items():
         actual = sha256_of_file(folder / file_name)
@@ -243,8 +240,10 @@ def import_raw(name: str, source: str | Path, root: str | Path | None = None) ->
     ``source`` may hold the files plain or gzipped, directly or in torchvision's ``<Class>/raw``
     layout. Each file is verified before it replaces anything in ``root``. Returns the raw folder.
     """
-    spec = _spec(name)
-    source = Path(source).expanduser()
+    return _import_raw(*_resolve(name, root), Path(source).expanduser())
+
+
+def _import_raw(spec: DatasetSpec, root: Path, source: Path) -> Path:
     if not source.is_dir():
         raise DatasetNotFoundError(f"{source} is not a folder; give the folder that holds the raw IDX files.")
     nested = source / spec.folder / "raw"
@@ -256,7 +255,7 @@ def import_raw(name: str, source: str | Path, root: str | Path | None = None) ->
         raise DatasetNotFoundError(
             f"{source} does not hold the {spec.name} files {', '.join(missing)} (plain or .gz)."
         )
-    folder = raw_folder(name, root)
+    folder = _raw_folder(spec, root)
     for file_name, path in found.items():
         _copy_verified(path, folder / file_name, spec.sha256[file_name])
     return folder
@@ -264,7 +263,10 @@ def import_raw(name: str, source: str | Path, root: str | Path | None = None) ->
 
 def find_source(name: str) -> Path | None:
     """The first local folder (``$KDUTILS_RAW_DIR``, then system locations) holding all raw files."""
-    spec = _spec(name)
+    return _find_source(get_spec(name))
+
+
+def _find_source(spec: DatasetSpec) -> Path | None:
     candidates = []
     if os.environ.get(RAW_DIR_ENV):
         candidates.append(Path(os.environ[RAW_DIR_ENV]).expanduser())
@@ -278,8 +280,10 @@ def find_source(name: str) -> Path | None:
 
 def download(name: str = "fashion-mnist", root: str | Path | None = None) -> Path:
     """Download with torchvision (it checks each archive's MD5), verify the SHA-256, then import."""
-    spec = _spec(name)
-    root_path = Path(root) if root is not None else default_root()
+    return _download(*_resolve(name, root))
+
+
+def _download(spec: DatasetSpec, root_path: Path) -> Path:
     root_path.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=root_path) as tmp:
         try:
@@ -291,7 +295,7 @@ def download(name: str = "fashion-mnist", root: str | Path | None = None) -> Pat
                 f"Downloading {spec.name} failed ({type(exc).__name__}: {exc}). Other ways to get it:\n"
                 + _ways_to_get(spec, root_path)
             ) from exc
-        return import_raw(name, Path(tmp) / spec.folder / "raw", root_path)
+        return _import_raw(spec, root_path, Path(tmp) / spec.folder / "raw")
 
 
 def ensure_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True) -> Path:
@@ -299,26 +303,22 @@ def ensure_dataset(name: str = "fashion-mnist", root: str | Path | None = None, 
 
     Files already in ``root`` must verify: a corrupted one is an error, never silently replaced.
     """
-    spec = _spec(name)
-    root_path = Path(root) if root is not None else default_root()
-    folder = raw_folder(name, root_path)
-    if any((folder / f).exists() for f in spec.files):
-        present = all((folder / f).is_file() for f in spec.files)
-        if present:
-            return verify(name, root_path)
-    source = find_source(name)
+    return _ensure(*_resolve(name, root), download)
+
+
+def _ensure(spec: DatasetSpec, root_path: Path, download: bool) -> Path:
+    folder = _raw_folder(spec, root_path)
+    if all((folder / f).is_file() for f in spec.files):
+        return _verify(spec, root_path)
+    source = _find_source(spec)
     if source is not None:
-        return import_raw(name, source, root_path)
+        return _import_raw(spec, root_path, source)
     if download:
-        return _download(name, root_path)
+        return _download(spec, root_path)
     raise DatasetNotFoundError(
         f"{spec.name} was not found in {folder}, in ${RAW_DIR_ENV} or in "
         f"{', '.join(spec.system_dirs) or 'any system folder'}. Ways to get it:\n" + _ways_to_get(spec, root_path)
     )
-
-
-# ``download`` is also the name of ensure_dataset's flag; keep a handle on the function.
-_download = download
 
 
 @dataclass(frozen=True)
@@ -364,10 +364,8 @@ def load_dataset(name: str = "fashion-mnist", root: str | Path | None = None, do
     Returns a ``Dataset`` whose ``train`` and ``test`` splits hold ``x`` (float32, ``(N, 1, 28, 28)``,
     normalised with the training set's mean and std) and ``y`` (int64, ``(N,)``), and ``classes``.
     """
-    spec = _spec(name)
-    root_path = Path(root) if root is not None else default_root()
-    ensure_dataset(spec.name, root_path, download=download)
-    folder = raw_folder(spec.name, root_path)
+    spec, root_path = _resolve(name, root)
+    folder = _ensure(spec, root_path, download)
     train_pixels = read_idx(folder / "train-images-idx3-ubyte").to(torch.float32).div_(255.0)
     mean = train_pixels.mean().item()
     std = train_pixels.std().item()
@@ -420,23 +418,6 @@ def read_idx(path: str | Path) -> torch.Tensor:
     return torch.frombuffer(bytearray(content), dtype=torch.uint8, offset=header).reshape(shape)
 
 
-def minibatch_indices(
-    n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
-) -> Iterator[torch.Tensor]:
-    """Yield index tensors covering ``range(n)`` once per call, in a seeded shuffled order.
-
-    Slicing whole in-memory tensors with these indices replaces a DataLoader: no per-sample
-    conversion, and the order depends only on ``generator``'s seed.
-    """
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}.")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
-
-
 # ---------------------------------------------------------------------------------------------
 # Command line: python -m kdutils.data {status,import,verify,fetch}
 # ---------------------------------------------------------------------------------------------
@@ -445,19 +426,17 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def _status(root: Path, out) -> int:
-    from .checkpoints import CheckpointError, read_metadata
-
     problems = 0
     print(f"data folder: {root}", file=out)
     for name in DATASETS:
-        folder = raw_folder(name, root)
+        spec = DATASETS[name]
+        folder = _raw_folder(spec, root)
         try:
-            verify(name, root)
+            _verify(spec, root)
             print(f"  {name:<14} verified   {folder}", file=out)
         except DatasetNotFoundError:
-            spec = _spec(name)
             missing = [f for f in spec.files if not (folder / f).is_file()]
-            source = find_source(name)
+            source = _find_source(spec)
             hint = f"importable from {source}" if source else "absent"
             if len(missing) < len(spec.files):
                 hint = f"incomplete: missing {', '.join(missing)}; " + hint
@@ -516,7 +495,7 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
             print(f"imported and verified {args.dataset} into {folder}", file=out)
         elif args.command == "verify":
             folder = verify(args.dataset, root)
-            print(f"{args.dataset}: all {len(_spec(args.dataset).files)} files verified in {folder}", file=out)
+            print(f"{args.dataset}: all {len(get_spec(args.dataset).files)} files verified in {folder}", file=out)
         elif args.command == "fetch":
             folder = download(args.dataset, root)
             print(f"downloaded and verified {args.dataset} into {folder}", file=out)

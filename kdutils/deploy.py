@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import serialized_size_bytes
 from .training import EVAL_BATCH_SIZE
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "measure_latency",
     "pareto_front",
     "quantize_int8",
-    "saved_size_bytes",
     "to_uint8_images",
 ]
 
@@ -183,10 +181,6 @@ def quantize_int8(model: nn.Module, mode: str = "dynamic") -> tuple[nn.Module, l
         quantized = copy.deepcopy(model).eval()
         quantize_(quantized, config)
     return quantized, messages
-
-
-#: Bytes of ``torch.save(model.state_dict())``, for float and quantized models alike.
-saved_size_bytes = serialized_size_bytes
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ The pieces:
 * ``capture_features``: the teacher's features and logits for a whole split, computed once.
 * ``FeatureProjection``: the learned linear map from the student's feature size to the teacher's.
   It exists only during training; the deployed student does not carry it.
-* ``hint_loss`` (``"mse"`` or ``"cosine"``) and ``hint_distillation_loss`` (hint + logit terms).
-* ``train_with_hints``: the training loop, with the conventions of ``kdutils.training.train``
-  (in-memory tensors, batch order depending only on ``seed``, teacher outputs cached once).
+* ``train_with_hints``: ``kdutils.training.fit`` with the loss ``distillation_loss + hint_weight *
+  hint_loss`` (both in ``kdutils.losses``), teacher outputs cached once.
 """
 
 from __future__ import annotations
@@ -30,35 +29,28 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .data import Split
-from .losses import IGNORE_LABEL, _check_alpha, _check_temperature, _distillation_loss
-from .training import (
-    EVAL_BATCH_SIZE,
-    History,
-    _check_train_args,
-    _distillation_grad,
-    _EpochTally,
-    _run_targets,
-    adam,
+from .losses import (
+    HINT_LOSSES,
+    IGNORE_LABEL,
+    check_alpha,
+    check_temperature,
+    distillation_loss,
+    hard_label_loss,
+    hint_loss,
 )
+from .training import EVAL_BATCH_SIZE, History, fit
 
 __all__ = [
-    "HINT_LOSSES",
     "FeatureCapture",
     "FeatureProjection",
     "HintHistory",
     "capture_features",
     "get_layer",
-    "hint_distillation_loss",
-    "hint_loss",
     "train_with_hints",
 ]
 
-#: The hint losses ``hint_loss`` knows.
-HINT_LOSSES = ("mse", "cosine")
 _WHERE = ("input", "output")
 
 
@@ -195,90 +187,6 @@ class FeatureProjection(nn.Linear):
         return super().forward(student_features)
 
 
-def _check_features(projected: torch.Tensor, teacher_features: torch.Tensor) -> None:
-    for name, value in (("projected student features", projected), ("teacher features", teacher_features)):
-        if not isinstance(value, torch.Tensor) or value.dim() != 2 or not value.is_floating_point():
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{name} must be a 2-D floating point tensor (batch, features), got {shape}.")
-    if projected.shape != teacher_features.shape:
-        raise ValueError(
-            f"projected student features {tuple(projected.shape)} and teacher features "
-            f"{tuple(teacher_features.shape)} must have the same shape: one row per example, and the "
-            f"projection's out_features must equal the teacher layer's width ({teacher_features.shape[1]})."
-        )
-
-
-def _hint_loss(projected: torch.Tensor, teacher_features: torch.Tensor, kind: str) -> torch.Tensor:
-    if kind == "mse":
-        return F.mse_loss(projected, teacher_features)
-    # 1 - cosine similarity: blind to the features' scale, only their direction counts.
-    return (1 - F.cosine_similarity(projected, teacher_features, dim=1)).mean()
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in HINT_LOSSES:
-        raise ValueError(f"hint loss must be one of {', '.join(repr(k) for k in HINT_LOSSES)}, got {kind!r}.")
-
-
-def hint_loss(projected: torch.Tensor, teacher_features: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    r"""How far the (projected) student features are from the teacher's, averaged over the batch.
-
-    * ``"mse"``: mean squared error over every feature of every example, as FitNets' regressor.
-    * ``"cosine"``: :math:`1 - \cos(p, t)` per example, averaged; it ignores the features' length and
-      lies in ``[0, 2]``, as the cosine loss of the PyTorch distillation tutorial.
-
-    Raises ``ValueError`` for mismatched shapes or an unknown ``kind``.
-    """
-    _check_kind(kind)
-    _check_features(projected, teacher_features)
-    return _hint_loss(projected, teacher_features, kind)
-
-
-def hint_distillation_loss(
-    student_logits: torch.Tensor,
-    labels: torch.Tensor,
-    projected: torch.Tensor,
-    teacher_features: torch.Tensor,
-    teacher_logits: torch.Tensor | None = None,
-    *,
-    T: float = 4.0,
-    alpha: float = 0.9,
-    hint_weight: float = 1.0,
-    kind: str = "mse",
-) -> torch.Tensor:
-    r"""Hint loss plus logit distillation:
-
-    .. math::
-
-        L = \underbrace{\alpha T^2 \mathrm{KL}(\ldots) + (1 - \alpha) \mathrm{CE}(z_s, y)}_{
-            \texttt{distillation\_loss}} + \beta \, L_\text{hint}(P h_s, h_t)
-
-    with :math:`\beta` = ``hint_weight``. ``alpha = 0`` gives "hint only" (cross-entropy plus hint;
-    ``teacher_logits`` may then be ``None``), ``hint_weight = 0`` gives plain logit distillation.
-    Labels equal to ``IGNORE_LABEL`` contribute no cross-entropy, as in ``distillation_loss``.
-    """
-    from .losses import check_distillation_args
-
-    _check_kind(kind)
-    _check_features(projected, teacher_features)
-    if not (isinstance(hint_weight, (int, float)) and math.isfinite(hint_weight) and hint_weight >= 0):
-        raise ValueError(f"hint_weight must be a finite number >= 0, got {hint_weight!r}.")
-    if teacher_logits is None:
-        if alpha != 0:
-            raise ValueError("teacher_logits are needed for the logit term (alpha > 0); pass them, or alpha=0.")
-        teacher_logits = student_logits.detach()  # unused with alpha = 0; keeps the argument checks simple
-    check_distillation_args(student_logits, labels, teacher_logits, T, alpha)
-    if projected.shape[0] != student_logits.shape[0]:
-        raise ValueError(
-            f"features have {projected.shape[0]} rows but the logits have {student_logits.shape[0]}; "
-            "they must describe the same batch."
-        )
-    loss = _distillation_loss(student_logits, labels, teacher_logits, float(T), float(alpha))
-    if hint_weight > 0:
-        loss = loss + hint_weight * _hint_loss(projected, teacher_features, kind)
-    return loss
-
-
 @dataclass
 class HintHistory(History):
     """``History`` plus the hint term of the loss per epoch (zero when it is not used)."""
@@ -309,7 +217,9 @@ def train_with_hints(
     progress: bool = True,
     description: str | None = None,
 ) -> HintHistory:
-    """Train ``student`` (and ``projection``) in place with ``hint_distillation_loss``; return a ``HintHistory``.
+    """Train ``student`` (and ``projection``) in place with ``distillation_loss + hint_weight * hint_loss``.
+
+    Returns a ``HintHistory``: ``History`` plus the hint term's mean per epoch.
 
     ``teacher_features`` and ``teacher_logits`` are the teacher's outputs for every row of
     ``train_split``, computed once with ``capture_features(teacher, train_split.x, "fc3")`` and reused
@@ -322,15 +232,14 @@ def train_with_hints(
     on ``seed`` and is the same as ``kdutils.training.train``'s, so with ``hint_weight=0`` this loop
     gives the same weights as ``train`` would.
     """
-    _check_train_args(train_split, epochs, batch_size, lr)
-    _check_temperature(T)
-    _check_alpha(alpha)
-    _check_kind(hint_kind)
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}.")
+    check_temperature(T)
+    check_alpha(alpha)
+    if hint_kind not in HINT_LOSSES:
+        raise ValueError(f"hint loss must be one of {', '.join(repr(k) for k in HINT_LOSSES)}, got {hint_kind!r}.")
     if not (isinstance(hint_weight, (int, float)) and math.isfinite(hint_weight) and hint_weight >= 0):
         raise ValueError(f"hint_weight must be a finite number >= 0, got {hint_weight!r}.")
-    T, alpha, hint_weight = float(T), float(alpha), float(hint_weight)
+    if not isinstance(train_split, Split):
+        raise TypeError(f"train_with_hints expects a kdutils.data.Split, got {type(train_split).__name__}.")
     n = len(train_split)
     using_hints, using_logits = hint_weight > 0, alpha > 0
     for name, tensor, needed in (("teacher_features", teacher_features, using_hints),
@@ -352,71 +261,37 @@ def train_with_hints(
     if not (using_hints or using_logits) and bool((train_split.y == IGNORE_LABEL).any()):
         raise ValueError("unlabelled examples (IGNORE_LABEL) need a teacher signal: set alpha > 0 or hint_weight > 0.")
 
+    history = HintHistory()
     device = next(student.parameters()).device
-    x, y = train_split.x.to(device), train_split.y.to(device)
-    partly_labelled = bool((y == IGNORE_LABEL).any())
-    t_probs, logit_loss_sum = _run_targets(y, teacher_logits if using_logits else None, T, alpha)
-    t_features = teacher_features.to(device) if using_hints else None
+    hint_totals = torch.zeros(epochs, device=device)  # the hint term summed over each epoch's examples
+    teacher_logits = teacher_logits.to(device) if using_logits else None
+    teacher_features = teacher_features.to(device) if using_hints else None
     capture = FeatureCapture(student, student_layer, where) if using_hints else None
+
+    def batch_loss(logits, labels, idx):
+        if using_logits:
+            loss = distillation_loss(logits, labels, teacher_logits[idx], T=T, alpha=alpha)
+        else:
+            loss = hard_label_loss(logits, labels)
+        if using_hints:
+            projected = projection(capture.features.reshape(len(idx), -1))
+            hint = hint_loss(projected, teacher_features[idx], hint_kind)
+            loss = loss + hint_weight * hint
+            hint_totals[len(history.loss)] += hint.detach() * len(idx)  # len(history.loss): this epoch
+        return loss
+
     try:
         if using_hints:
             projection.to(device)
             # Fail before training, with a clear message, if the layers do not fit together.
             with torch.no_grad():
-                capture.clear()
-                student(x[:2])
-                _check_features(projection(capture.features.reshape(min(2, n), -1)), t_features[:2])
-        parameters = list(student.parameters()) + (list(projection.parameters()) if using_hints else [])
-        optimizer = adam(parameters, lr=lr, weight_decay=weight_decay)
-        scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * math.ceil(n / batch_size))
-            if lr_schedule == "cosine"
-            else None
-        )
-        generator = torch.Generator().manual_seed(seed)
-        labelled_count = int((y != IGNORE_LABEL).sum())
-        history = HintHistory()
-        bar = tqdm(range(epochs), desc=description or "hints", unit="epoch", disable=not progress)
-        student.train()
-        if using_hints:
-            projection.train()
-        for _ in bar:
-            tally = _EpochTally(y, partly_labelled)
-            hint_sum = torch.zeros((), device=device)
-            order = torch.randperm(n, generator=generator).to(device)
-            for begin in range(0, n, batch_size):
-                idx = order[begin : begin + batch_size]
-                xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-                if using_hints:
-                    capture.clear()
-                logits = student(xb)
-                optimizer.zero_grad(set_to_none=True)
-                # What to back-propagate from: the logit term's closed-form gradient (see
-                # training._distillation_grad) or the cross-entropy, plus the hint term.
-                if using_logits:
-                    logits_grad, hard_scale = _distillation_grad(
-                        logits, yb, t_probs.index_select(0, idx), T, alpha, partly_labelled
-                    )
-                    roots, root_grads = [logits], [logits_grad]
-                else:
-                    loss = _distillation_loss(logits, yb, logits, T, 0.0)  # cross-entropy on the labelled rows
-                    roots, root_grads = [loss], [None]
-                    hard_scale = idx.shape[0] / (yb != IGNORE_LABEL).sum().clamp(min=1) if partly_labelled else None
-                if using_hints:
-                    projected = projection(capture.features.reshape(idx.shape[0], -1))
-                    hint = _hint_loss(projected, t_features.index_select(0, idx), hint_kind)
-                    roots.append(hint_weight * hint)
-                    root_grads.append(None)
-                    hint_sum += hint.detach() * idx.shape[0]
-                torch.autograd.backward(roots, root_grads)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                tally.record(idx, logits, hard_scale)
-            history.hint_loss.append(hint_sum.item() / n)
-            tally.close(history, student, logit_loss_sum, labelled_count, test, bar,
-                        extra_loss_sum=hint_weight * history.hint_loss[-1] * n)
+                student(train_split.x[:2].to(device))
+                hint_loss(projection(capture.features.reshape(min(2, n), -1)), teacher_features[:2], hint_kind)
+        fit(student, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+            extra_parameters=projection.parameters() if using_hints else (), test=test, weight_decay=weight_decay,
+            lr_schedule=lr_schedule, progress=progress, description=description or "hints", history=history)
     finally:
         if capture is not None:
             capture.remove()
+    history.hint_loss = (hint_totals / n).tolist()
     return history

@@ -8,14 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .analysis import most_confident_mistakes
 from .training import History
 
 __all__ = [
     "annotated_heatmap",
-    "confusion_matrix",
     "lecture_style",
-    "mean_soft_labels_by_class",
-    "most_confident_mistakes",
     "plot_class_balance",
     "plot_class_similarity",
     "plot_confusion_matrix",
@@ -105,15 +103,6 @@ def plot_learning_curves(histories: Mapping[str, History], title: str = "Learnin
     return fig
 
 
-def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``(C, C)`` counts: row = true class, column = predicted class."""
-    labels, predictions = torch.as_tensor(labels), torch.as_tensor(predictions)
-    if labels.shape != predictions.shape:
-        raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(predictions.shape)} differ in shape.")
-    flat = labels.long() * num_classes + predictions.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
 def plot_confusion_matrix(matrix: torch.Tensor, classes: Sequence[str], title: str = "Confusion matrix",
                           normalize: bool = True):
     """Heat map of a confusion matrix with class names; rows normalised to percentages by default."""
@@ -184,29 +173,6 @@ def plot_class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str
     return fig
 
 
-def most_confident_mistakes(
-    logits: torch.Tensor, labels: torch.Tensor, k: int = 16
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` wrong predictions the model was surest of: ``(indices, confidences)``, surest first.
-
-    The confidence is the softmax probability of the predicted class. Fewer than ``k`` are returned
-    when the model makes fewer mistakes; ties keep their original order.
-    """
-    logits, labels = torch.as_tensor(logits).detach().cpu(), torch.as_tensor(labels).detach().cpu()
-    if logits.dim() != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(
-            f"expected logits of shape (N, classes) and labels of shape (N,), got {tuple(logits.shape)} "
-            f"and {tuple(labels.shape)}."
-        )
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    confidence, predicted = logits.float().softmax(dim=1).max(dim=1)
-    wrong = (predicted != labels).nonzero().flatten()
-    order = torch.sort(confidence[wrong], descending=True, stable=True).indices[:k]
-    chosen = wrong[order]
-    return chosen, confidence[chosen]
-
-
 def show_confident_mistakes(
     images: torch.Tensor,
     logits: torch.Tensor,
@@ -235,40 +201,6 @@ def show_confident_mistakes(
         ax.set_title(f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[t]}", fontsize=10, color="tab:red")
     fig.tight_layout()
     return fig
-
-
-def mean_soft_labels_by_class(probabilities: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``(C, C)`` matrix whose row ``c`` is the average probability vector over the examples of true class ``c``.
-
-    With a teacher's temperature-softened outputs this is the class-similarity structure it has
-    learned ("dark knowledge"): the off-diagonal mass of row ``c`` says which other classes images
-    of ``c`` resemble. Every class must have at least one example.
-    """
-    probabilities = torch.as_tensor(probabilities).detach().cpu()
-    labels = torch.as_tensor(labels).detach().cpu()
-    if probabilities.dim() != 2 or probabilities.shape[1] != num_classes:
-        raise ValueError(
-            f"probabilities must be (N, {num_classes}): one row per example, one column per class; "
-            f"got shape {tuple(probabilities.shape)}."
-        )
-    if labels.dim() != 1 or labels.shape[0] != probabilities.shape[0]:
-        raise ValueError(
-            f"labels must be a 1-D tensor with one class index per row of probabilities "
-            f"({probabilities.shape[0]}), got shape {tuple(labels.shape)}."
-        )
-    labels = labels.long()
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got values from {labels.min().item()} to {labels.max().item()}; "
-            "leave unlabelled examples (IGNORE_LABEL) out first."
-        )
-    counts = torch.bincount(labels, minlength=num_classes)
-    if bool((counts == 0).any()):
-        missing = [c for c in range(num_classes) if counts[c] == 0]
-        raise ValueError(f"classes {missing} have no examples, so their average soft label is undefined.")
-    sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
-    sums.index_add_(0, labels, probabilities.to(torch.float64))
-    return (sums / counts.unsqueeze(1)).to(probabilities.dtype)
 
 
 def plot_class_similarity(matrix: torch.Tensor, classes: Sequence[str], title: str = "Average soft label per class",

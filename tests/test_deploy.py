@@ -15,10 +15,9 @@ from kdutils.deploy import (
     measure_latency,
     pareto_front,
     quantize_int8,
-    saved_size_bytes,
     to_uint8_images,
 )
-from kdutils.models import StudentModel, TeacherModel, serialized_size_bytes
+from kdutils.models import StudentModel, serialized_size_bytes
 from kdutils.repro import seed_everything
 
 MEAN, STD = 0.286, 0.353
@@ -103,7 +102,7 @@ def test_int8_quantization_shrinks_the_weights_keeps_the_outputs_close_and_leave
     with torch.inference_mode():
         difference = (quantized(x) - student(x)).abs().max().item()
     assert 0 < difference < 0.1  # int8 changes the numbers, a little
-    assert saved_size_bytes(quantized) < 0.35 * saved_size_bytes(student)  # ~4x smaller weights
+    assert serialized_size_bytes(quantized) < 0.35 * serialized_size_bytes(student)  # ~4x smaller weights
     assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
 
 
@@ -143,8 +142,3 @@ def test_pareto_front_keeps_only_undominated_points():
     assert pareto_front([1.0], [0.5]) == [0]
     with pytest.raises(ValueError, match="2 costs but 1 accuracies"):
         pareto_front([1, 2], [0.5])
-
-
-def test_saved_size_matches_the_models_helper_for_float_models():
-    teacher = TeacherModel()
-    assert saved_size_bytes(teacher) == serialized_size_bytes(teacher)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kdutils.losses import IGNORE_LABEL, distillation_loss, soft_targets
+from kdutils.losses import IGNORE_LABEL, distillation_loss, hard_label_loss, hint_loss, soft_targets
 
 
 def _softmax(row, T):
@@ -145,3 +145,39 @@ def test_soft_targets_are_distributions_that_flatten_with_temperature():
     assert entropies[-1] < math.log(4)
     with pytest.raises(ValueError, match="floating point"):
         soft_targets(torch.tensor([1, 2]), 2.0)
+
+
+# --- hint losses (feature distillation) ------------------------------------------------------------
+
+
+def test_hint_losses_on_hand_computed_examples():
+    p = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    t = torch.tensor([[1.0, 0.0], [0.0, -2.0]])
+    assert hint_loss(p, t, "mse").item() == pytest.approx(16 / 4)  # one difference of 4, squared, over 4 numbers
+    assert hint_loss(p, t, "cosine").item() == pytest.approx((0 + 2) / 2)  # same direction, then opposite
+    assert hint_loss(3 * t, t, "cosine").item() == pytest.approx(0.0, abs=1e-6)  # scale does not matter
+    assert hint_loss(3 * t, t, "mse").item() > 0  # but it does for MSE
+
+
+def test_hint_loss_rejects_mismatched_shapes_and_unknown_kinds():
+    with pytest.raises(ValueError, match=r"\(4, 64\) and teacher features \(4, 128\) must have the same shape"):
+        hint_loss(torch.randn(4, 64), torch.randn(4, 128))
+    with pytest.raises(ValueError, match="2-D floating point"):
+        hint_loss(torch.randn(4, 8, 2), torch.randn(4, 16))
+    with pytest.raises(ValueError, match="one of 'mse', 'cosine'"):
+        hint_loss(torch.randn(4, 8), torch.randn(4, 8), kind="l1")
+
+
+def test_hard_label_loss_averages_over_the_labelled_rows_only():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 10)
+    labels = torch.tensor([0, 1, 2, IGNORE_LABEL, IGNORE_LABEL, 5])
+    labelled = labels != IGNORE_LABEL
+    expected = F.cross_entropy(logits[labelled], labels[labelled])
+    assert hard_label_loss(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert hard_label_loss(logits, torch.arange(6)).item() == pytest.approx(
+        F.cross_entropy(logits, torch.arange(6)).item(), rel=1e-6)
+    # a batch with no label at all contributes nothing (plain cross_entropy would give NaN)
+    none = torch.full((6,), IGNORE_LABEL)
+    assert torch.isnan(F.cross_entropy(logits, none))
+    assert hard_label_loss(logits, none).item() == 0.0

@@ -39,3 +39,11 @@ def test_size_and_multiply_adds():
         size = serialized_size_bytes(model)
         assert 4 * count_parameters(model) < size < 4 * count_parameters(model) + 10_000
     assert count_parameters(StudentModel(), trainable_only=True) == 101_770
+
+
+def test_serialized_size_is_the_size_of_the_saved_file(tmp_path):
+    teacher = TeacherModel()
+    path = tmp_path / "teacher.pt"
+    torch.save(teacher.state_dict(), path)
+    assert serialized_size_bytes(teacher) == path.stat().st_size
+    assert serialized_size_bytes(teacher) > 4 * count_parameters(teacher)  # float32 weights, plus the format

@@ -4,11 +4,23 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed; must precede pyplot's first import
 
+import math
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
-from kdutils.plots import most_confident_mistakes, plot_class_balance, show_confident_mistakes
+from kdutils.plots import (
+    plot_class_balance,
+    plot_class_similarity,
+    plot_entropy_vs_temperature,
+    plot_runs_with_spread,
+    plot_soft_labels_by_temperature,
+    show_confident_mistakes,
+)
+
+from .test_analysis import LABELS, LOGITS
 
 CLASSES = ["zero", "one", "two"]
 
@@ -43,52 +55,6 @@ def test_class_balance_needs_at_least_one_split():
         plot_class_balance({}, CLASSES)
 
 
-# --- most_confident_mistakes ------------------------------------------------------------------
-
-# Rows 0 and 3 are right; rows 1, 2 and 4 are wrong with different confidence.
-LOGITS = torch.tensor([
-    [5.0, 0.0, 0.0],   # predicts 0, label 0: right
-    [0.0, 1.0, 0.0],   # predicts 1, label 0: wrong, unsure
-    [0.0, 0.0, 9.0],   # predicts 2, label 1: wrong, very sure
-    [0.0, 7.0, 0.0],   # predicts 1, label 1: right
-    [0.0, 4.0, 0.0],   # predicts 1, label 2: wrong, fairly sure
-])
-LABELS = torch.tensor([0, 0, 1, 1, 2])
-
-
-def test_mistakes_are_the_wrong_predictions_surest_first():
-    indices, confidence = most_confident_mistakes(LOGITS, LABELS, k=10)
-    assert indices.tolist() == [2, 4, 1]  # only wrong rows, fewer than k when there are fewer mistakes
-    assert torch.allclose(confidence, LOGITS[indices].softmax(dim=1).max(dim=1).values)
-    assert bool((confidence[:-1] >= confidence[1:]).all())
-
-
-def test_mistakes_keep_only_k_and_keep_ties_in_order():
-    assert most_confident_mistakes(LOGITS, LABELS, k=2)[0].tolist() == [2, 4]
-    tied = torch.tensor([[0.0, 3.0], [0.0, 3.0], [0.0, 3.0]])
-    assert most_confident_mistakes(tied, torch.zeros(3, dtype=torch.long), k=3)[0].tolist() == [0, 1, 2]
-
-
-def test_no_mistakes_gives_empty_results():
-    indices, confidence = most_confident_mistakes(LOGITS[[0, 3]], LABELS[[0, 3]])
-    assert indices.numel() == 0 and confidence.numel() == 0
-
-
-@pytest.mark.parametrize(
-    "logits, labels",
-    [(torch.zeros(5), LABELS), (LOGITS, LABELS[:4]), (LOGITS, LABELS.reshape(5, 1))],
-)
-def test_mistakes_reject_mismatched_shapes(logits, labels):
-    with pytest.raises(ValueError, match=r"expected logits of shape \(N, classes\) and labels of shape \(N,\)"):
-        most_confident_mistakes(logits, labels)
-
-
-@pytest.mark.parametrize("k", [0, -1, 2.5])
-def test_mistakes_reject_a_bad_k(k):
-    with pytest.raises(ValueError, match="k must be a positive integer"):
-        most_confident_mistakes(LOGITS, LABELS, k=k)
-
-
 # --- show_confident_mistakes ------------------------------------------------------------------
 
 
@@ -106,3 +72,139 @@ def test_confident_mistakes_grid_captions_prediction_confidence_and_truth():
 def test_confident_mistakes_grid_needs_a_mistake():
     with pytest.raises(ValueError, match="no mistakes to show"):
         show_confident_mistakes(torch.rand(2, 1, 28, 28), LOGITS[[0, 3]], LABELS[[0, 3]], CLASSES)
+
+
+# ---- plot_class_similarity -----------------------------------------------------------------
+
+
+def test_class_similarity_colours_only_the_off_diagonal_and_annotates_every_cell():
+    matrix = torch.tensor([[0.90, 0.08, 0.02], [0.30, 0.60, 0.10], [0.004, 0.046, 0.95]])
+    fig = plot_class_similarity(matrix, CLASSES, title="similarity")
+    ax = fig.axes[0]
+    assert ax.get_title() == "similarity"
+    assert ax.get_xlabel() and ax.get_ylabel()
+    coloured = ax.images[-1].get_array()
+    assert coloured.mask.diagonal().all() and not coloured.mask[0, 1]
+    assert ax.images[-1].get_clim()[1] == pytest.approx(30.0)  # the scale is set by the off-diagonal maximum
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 9
+    assert {"90", "8", "30", "95"} <= set(texts)
+    assert "0.4" in texts  # values under 0.5% keep one decimal instead of showing as 0
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 2), (9,)])
+def test_class_similarity_rejects_a_matrix_of_the_wrong_shape(shape):
+    with pytest.raises(ValueError, match=r"must be \(3, 3\) for 3 classes"):
+        plot_class_similarity(torch.zeros(shape), CLASSES)
+
+
+# ---- plot_soft_labels_by_temperature -------------------------------------------------------
+
+
+def test_soft_labels_by_temperature_draws_one_bar_group_per_temperature():
+    logits = torch.tensor([3.0, 1.0, 0.0])
+    fig = plot_soft_labels_by_temperature(logits, CLASSES, [1, 4, 20])
+    ax = fig.axes[0]
+    assert len(ax.containers) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["T = 1", "T = 4", "T = 20"]
+    heights = [[bar.get_height() for bar in group] for group in ax.containers]
+    for T, group in zip([1, 4, 20], heights):
+        assert group == pytest.approx(torch.softmax(logits / T, dim=0).tolist(), abs=1e-6)
+    assert heights[0][0] > heights[1][0] > heights[2][0]  # a higher T flattens the top class
+
+
+def test_soft_labels_by_temperature_draws_into_a_given_axis():
+    fig, axes = plt.subplots(1, 2)
+    returned = plot_soft_labels_by_temperature(torch.zeros(1, 3), CLASSES, [2.0], ax=axes[1], title="right")
+    assert returned is fig
+    assert axes[1].get_title() == "right" and not axes[0].containers
+
+
+@pytest.mark.parametrize(
+    ("logits", "temperatures", "message"),
+    [
+        (torch.zeros(4), [1.0], "3 numbers, got 4"),
+        (torch.zeros(2, 3), [1.0], "3 numbers, got 6"),
+        (torch.zeros(3), [], "at least one temperature"),
+        (torch.zeros(3), [1.0, 0.0], "finite numbers > 0"),
+        (torch.zeros(3), [-2.0], "finite numbers > 0"),
+        (torch.zeros(3), [math.inf], "finite numbers > 0"),
+        (torch.zeros(3), ["4"], "finite numbers > 0"),
+    ],
+)
+def test_soft_labels_by_temperature_rejects_bad_input(logits, temperatures, message):
+    with pytest.raises(ValueError, match=message):
+        plot_soft_labels_by_temperature(logits, CLASSES, temperatures)
+
+
+# ---- plot_entropy_vs_temperature -----------------------------------------------------------
+
+
+def test_entropy_plot_draws_curve_band_reference_and_marks():
+    temperatures = [0.5, 1.0, 2.0, 4.0]
+    fig = plot_entropy_vs_temperature(temperatures, [0.1, 0.3, 0.9, 1.8], num_classes=10, low=[0, 0.1, 0.5, 1.5],
+                                      high=[0.2, 0.6, 1.3, 2.1], marked=[1.0, 2.0], title="entropy")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "entropy"
+    assert ax.get_xlabel() and ax.get_ylabel()
+    reference = [line for line in ax.lines if "log(10)" in str(line.get_label())]
+    assert len(reference) == 1 and reference[0].get_ydata()[0] == pytest.approx(math.log(10))
+    assert len(ax.collections) == 1  # the band
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mean entropy" in labels and labels.count("temperatures shown above") == 1
+    assert ax.get_ylim()[1] > math.log(10)
+
+
+def test_entropy_plot_without_band():
+    fig = plot_entropy_vs_temperature(np.array([1.0, 2.0]), np.array([0.5, 0.6]), num_classes=3)
+    assert not fig.axes[0].collections
+
+
+@pytest.mark.parametrize(
+    ("temperatures", "entropies", "extra", "message"),
+    [
+        ([1.0, 2.0], [0.5], {}, "equally long"),
+        ([], [], {}, "equally long"),
+        ([0.0, 2.0], [0.5, 0.6], {}, "must be > 0"),
+        ([1.0, 2.0], [0.5, 0.6], {"low": [0.4, 0.5]}, "both low and high"),
+    ],
+)
+def test_entropy_plot_rejects_bad_input(temperatures, entropies, extra, message):
+    with pytest.raises(ValueError, match=message):
+        plot_entropy_vs_temperature(temperatures, entropies, num_classes=10, **extra)
+
+
+# ---- plot_runs_with_spread -------------------------------------------------------------------
+
+
+def test_runs_with_spread_draws_the_mean_and_a_one_std_band():
+    runs = {"scratch": [[80.0, 84.0], [82.0, 86.0], [84.0, 88.0]], "distilled": [[81.0, 85.0], [81.0, 85.0]]}
+    fig = plot_runs_with_spread(runs, title="curves")
+    ax = fig.axes[0]
+    means = {line.get_label(): line.get_ydata() for line in ax.lines}
+    assert list(means["scratch (mean of 3)"]) == pytest.approx([82.0, 86.0])
+    assert list(means["distilled (mean of 2)"]) == pytest.approx([81.0, 85.0])
+    assert list(ax.lines[0].get_xdata()) == [1, 2]
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(80.0) and band.max() == pytest.approx(88.0)  # mean ± sample std (2)
+    assert ax.get_title() == "curves" and ax.get_xlabel() == "epoch"
+
+
+def test_runs_with_spread_single_run_has_a_flat_band():
+    fig = plot_runs_with_spread({"one seed": [[1.0, 2.0, 3.0]]})
+    band = fig.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert set(np.round(band, 6)) <= {1.0, 2.0, 3.0}
+
+
+@pytest.mark.parametrize(
+    ("runs", "message"),
+    [
+        ({}, "at least one label"),
+        ({"a": []}, "'a' needs one or more"),
+        ({"a": [[1.0, 2.0], [1.0]]}, "equal length"),
+        ({"a": [[]]}, "non-empty"),
+    ],
+)
+def test_runs_with_spread_rejects_bad_input(runs, message):
+    with pytest.raises(ValueError, match=message):
+        plot_runs_with_spread(runs)

@@ -1,0 +1,213 @@
+"""Analysis the notebooks draw or print: confusions, confident mistakes, soft-label structure, statistics.
+
+Computing only; the figures are in ``kdutils.plots``.
+
+* ``confusion_matrix``, ``most_confident_mistakes``, ``mean_soft_labels_by_class``;
+* ``paired_difference``: the mean difference between two sets of runs paired by seed, its sample
+  standard deviation (ddof=1) and its 95% confidence interval (Student's t);
+* ``agreement`` and ``expected_calibration_error``: how often two models give the same answer, and
+  how far a model's confidence is from its accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "PairedDifference",
+    "agreement",
+    "confusion_matrix",
+    "expected_calibration_error",
+    "mean_soft_labels_by_class",
+    "most_confident_mistakes",
+    "paired_difference",
+    "t_quantile",
+]
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(C, C)`` counts: row = true class, column = predicted class."""
+    labels, predictions = torch.as_tensor(labels), torch.as_tensor(predictions)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(predictions.shape)} differ in shape.")
+    flat = labels.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def most_confident_mistakes(
+    logits: torch.Tensor, labels: torch.Tensor, k: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` wrong predictions the model was surest of: ``(indices, confidences)``, surest first.
+
+    The confidence is the softmax probability of the predicted class. Fewer than ``k`` are returned
+    when the model makes fewer mistakes; ties keep their original order.
+    """
+    logits, labels = torch.as_tensor(logits).detach().cpu(), torch.as_tensor(labels).detach().cpu()
+    if logits.dim() != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"expected logits of shape (N, classes) and labels of shape (N,), got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}."
+        )
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    confidence, predicted = logits.float().softmax(dim=1).max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = torch.sort(confidence[wrong], descending=True, stable=True).indices[:k]
+    chosen = wrong[order]
+    return chosen, confidence[chosen]
+
+
+def mean_soft_labels_by_class(probabilities: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(C, C)`` matrix whose row ``c`` is the average probability vector over the examples of true class ``c``.
+
+    With a teacher's temperature-softened outputs this is the class-similarity structure it has
+    learned ("dark knowledge"): the off-diagonal mass of row ``c`` says which other classes images
+    of ``c`` resemble. Every class must have at least one example.
+    """
+    probabilities = torch.as_tensor(probabilities).detach().cpu()
+    labels = torch.as_tensor(labels).detach().cpu()
+    if probabilities.dim() != 2 or probabilities.shape[1] != num_classes:
+        raise ValueError(
+            f"probabilities must be (N, {num_classes}): one row per example, one column per class; "
+            f"got shape {tuple(probabilities.shape)}."
+        )
+    if labels.dim() != 1 or labels.shape[0] != probabilities.shape[0]:
+        raise ValueError(
+            f"labels must be a 1-D tensor with one class index per row of probabilities "
+            f"({probabilities.shape[0]}), got shape {tuple(labels.shape)}."
+        )
+    labels = labels.long()
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got values from {labels.min().item()} to {labels.max().item()}; "
+            "leave unlabelled examples (IGNORE_LABEL) out first."
+        )
+    counts = torch.bincount(labels, minlength=num_classes)
+    if bool((counts == 0).any()):
+        missing = [c for c in range(num_classes) if counts[c] == 0]
+        raise ValueError(f"classes {missing} have no examples, so their average soft label is undefined.")
+    sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    sums.index_add_(0, labels, probabilities.to(torch.float64))
+    return (sums / counts.unsqueeze(1)).to(probabilities.dtype)
+
+
+def _t_cdf(t: float, df: int) -> float:
+    """P(X <= t) for Student's t with ``df`` degrees of freedom (Simpson's rule on its density)."""
+    if t < 0:
+        return 1.0 - _t_cdf(-t, df)
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    steps = 2000  # even; the density is smooth, so this is exact to far below the digits we report
+    h = t / steps
+    total = 0.0
+    for i in range(steps + 1):
+        x = i * h
+        weight = 1 if i in (0, steps) else (4 if i % 2 else 2)
+        total += weight * math.exp(log_norm - (df + 1) / 2 * math.log1p(x * x / df))
+    return 0.5 + total * h / 3
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom (e.g. 4.303 for 0.975, 2)."""
+    if not 0.5 <= p < 1:
+        raise ValueError(f"p must lie in [0.5, 1), got {p!r}.")
+    if not isinstance(df, int) or df < 1:
+        raise ValueError(f"df must be a positive integer, got {df!r}.")
+    low, high = 0.0, 1.0
+    while _t_cdf(high, df) < p:
+        high *= 2
+    for _ in range(60):  # bisection
+        middle = (low + high) / 2
+        low, high = (middle, high) if _t_cdf(middle, df) < p else (low, middle)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``b - a`` over runs paired by seed: mean, sample standard deviation (ddof=1), 95% interval."""
+
+    mean: float
+    std: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the 95% interval lies entirely on one side of zero."""
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.2f} (95% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> PairedDifference:
+    """The mean of ``b[i] - a[i]`` with its t-based confidence interval.
+
+    ``a`` and ``b`` are results of runs paired by seed (same initial weights, same batches), so
+    their difference removes what the seed does to both. The interval is
+    ``mean ± t(df = n - 1) * std / sqrt(n)``; it needs at least two pairs.
+    """
+    a = [float(v) for v in a]
+    b = [float(v) for v in b]
+    if len(a) != len(b):
+        raise ValueError(f"got {len(a)} results for a and {len(b)} for b; pair each run with one run.")
+    if len(a) < 2:
+        raise ValueError(f"a confidence interval needs at least 2 pairs of runs, got {len(a)}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}.")
+    differences = [y - x for x, y in zip(a, b)]
+    n = len(differences)
+    mean = sum(differences) / n
+    std = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    half_width = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
+    return PairedDifference(mean, std, mean - half_width, mean + half_width, n)
+
+
+def _check_probabilities(name: str, probabilities: torch.Tensor) -> torch.Tensor:
+    if not isinstance(probabilities, torch.Tensor) or probabilities.dim() != 2 or probabilities.shape[0] == 0:
+        shape = tuple(probabilities.shape) if isinstance(probabilities, torch.Tensor) else type(probabilities).__name__
+        raise ValueError(f"{name} must be a non-empty 2-D tensor (examples, classes), got {shape}.")
+    probabilities = probabilities.detach().double()
+    if bool((probabilities < 0).any()) or not torch.allclose(
+        probabilities.sum(dim=1), torch.ones(len(probabilities), dtype=torch.float64), atol=1e-4
+    ):
+        raise ValueError(f"{name} must be probabilities: each row >= 0 and summing to 1 (apply softmax to logits).")
+    return probabilities
+
+
+def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fraction of rows on which two models' outputs (logits or probabilities) have the same argmax."""
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty 2-D tensor (examples, classes).")
+    if a.shape != b.shape:
+        raise ValueError(f"the two outputs differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}.")
+    return (a.argmax(dim=1) == b.argmax(dim=1)).double().mean().item()
+
+
+def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins.
+
+    The predictions are grouped by their confidence (the largest probability) into ``bins`` equal
+    bins over (0, 1]; ECE is the share-weighted mean of ``|accuracy - mean confidence|`` per bin
+    (Guo et al., 2017). 0 is perfectly calibrated.
+    """
+    probabilities = _check_probabilities("probabilities", probabilities)
+    if not isinstance(labels, torch.Tensor) or labels.shape != (probabilities.shape[0],):
+        raise ValueError(f"labels must be a 1-D tensor with one class index per row ({probabilities.shape[0]}).")
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
+    confidence, predicted = probabilities.max(dim=1)
+    correct = (predicted == labels).double()
+    which = (confidence * bins).ceil().long().clamp(1, bins) - 1  # bin k holds (k/bins, (k+1)/bins]
+    error = 0.0
+    for k in range(bins):
+        members = which == k
+        if bool(members.any()):
+            share = members.double().mean().item()
+            error += share * abs(correct[members].mean().item() - confidence[members].mean().item())
+    return error

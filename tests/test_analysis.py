@@ -1,0 +1,212 @@
+"""Unit tests for kdutils.analysis: confusions, confident mistakes, soft-label structure, statistics, calibration."""
+
+import math
+
+import pytest
+import torch
+
+from kdutils.analysis import (
+    agreement,
+    confusion_matrix,
+    expected_calibration_error,
+    mean_soft_labels_by_class,
+    most_confident_mistakes,
+    paired_difference,
+    t_quantile,
+)
+
+# --- most_confident_mistakes ------------------------------------------------------------------
+
+# Rows 0 and 3 are right; rows 1, 2 and 4 are wrong with different confidence.
+LOGITS = torch.tensor([
+    [5.0, 0.0, 0.0],   # predicts 0, label 0: right
+    [0.0, 1.0, 0.0],   # predicts 1, label 0: wrong, unsure
+    [0.0, 0.0, 9.0],   # predicts 2, label 1: wrong, very sure
+    [0.0, 7.0, 0.0],   # predicts 1, label 1: right
+    [0.0, 4.0, 0.0],   # predicts 1, label 2: wrong, fairly sure
+])
+LABELS = torch.tensor([0, 0, 1, 1, 2])
+
+
+def test_mistakes_are_the_wrong_predictions_surest_first():
+    indices, confidence = most_confident_mistakes(LOGITS, LABELS, k=10)
+    assert indices.tolist() == [2, 4, 1]  # only wrong rows, fewer than k when there are fewer mistakes
+    assert torch.allclose(confidence, LOGITS[indices].softmax(dim=1).max(dim=1).values)
+    assert bool((confidence[:-1] >= confidence[1:]).all())
+
+
+def test_mistakes_keep_only_k_and_keep_ties_in_order():
+    assert most_confident_mistakes(LOGITS, LABELS, k=2)[0].tolist() == [2, 4]
+    tied = torch.tensor([[0.0, 3.0], [0.0, 3.0], [0.0, 3.0]])
+    assert most_confident_mistakes(tied, torch.zeros(3, dtype=torch.long), k=3)[0].tolist() == [0, 1, 2]
+
+
+def test_no_mistakes_gives_empty_results():
+    indices, confidence = most_confident_mistakes(LOGITS[[0, 3]], LABELS[[0, 3]])
+    assert indices.numel() == 0 and confidence.numel() == 0
+
+
+@pytest.mark.parametrize(
+    "logits, labels",
+    [(torch.zeros(5), LABELS), (LOGITS, LABELS[:4]), (LOGITS, LABELS.reshape(5, 1))],
+)
+def test_mistakes_reject_mismatched_shapes(logits, labels):
+    with pytest.raises(ValueError, match=r"expected logits of shape \(N, classes\) and labels of shape \(N,\)"):
+        most_confident_mistakes(logits, labels)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5])
+def test_mistakes_reject_a_bad_k(k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        most_confident_mistakes(LOGITS, LABELS, k=k)
+
+
+# ---- mean_soft_labels_by_class ---------------------------------------------------------------
+
+
+def test_mean_soft_labels_averages_rows_per_true_class():
+    probabilities = torch.tensor([
+        [0.8, 0.2, 0.0],
+        [0.6, 0.2, 0.2],  # class 0: mean (0.7, 0.2, 0.1)
+        [0.1, 0.9, 0.0],  # class 1
+        [0.0, 0.5, 0.5],  # class 2
+        [0.2, 0.0, 0.8],  # class 2: mean (0.1, 0.25, 0.65)
+    ])
+    labels = torch.tensor([0, 0, 1, 2, 2])
+    matrix = mean_soft_labels_by_class(probabilities, labels, num_classes=3)
+    expected = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.9, 0.0], [0.1, 0.25, 0.65]])
+    assert matrix.shape == (3, 3) and matrix.dtype == probabilities.dtype
+    assert torch.allclose(matrix, expected)
+    assert torch.allclose(matrix.sum(dim=1), torch.ones(3))
+
+
+def test_mean_soft_labels_ignores_example_order():
+    generator = torch.Generator().manual_seed(0)
+    probabilities = torch.softmax(torch.randn(50, 3, generator=generator), dim=1)
+    labels = torch.arange(50) % 3
+    order = torch.randperm(50, generator=generator)
+    assert torch.allclose(mean_soft_labels_by_class(probabilities, labels, 3),
+                          mean_soft_labels_by_class(probabilities[order], labels[order], 3))
+
+
+def test_mean_soft_labels_rejects_a_class_with_no_examples():
+    with pytest.raises(ValueError, match=r"classes \[2\] have no examples"):
+        mean_soft_labels_by_class(torch.full((2, 3), 1 / 3), torch.tensor([0, 1]), num_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "labels", "message"),
+    [
+        (torch.full((4, 2), 0.5), torch.tensor([0, 1, 2, 0]), r"must be \(N, 3\)"),
+        (torch.full((4,), 0.25), torch.tensor([0, 1, 2, 0]), r"must be \(N, 3\)"),
+        (torch.full((4, 3), 1 / 3), torch.tensor([0, 1, 2]), "one class index per row"),
+        (torch.full((4, 3), 1 / 3), torch.tensor([[0, 1, 2, 0]]), "one class index per row"),
+        (torch.full((4, 3), 1 / 3), torch.tensor([0, 1, 3, 0]), r"must lie in \[0, 3\)"),
+        (torch.full((4, 3), 1 / 3), torch.tensor([0, 1, 2, -100]), "leave unlabelled examples"),
+    ],
+)
+def test_mean_soft_labels_rejects_bad_input(probabilities, labels, message):
+    with pytest.raises(ValueError, match=message):
+        mean_soft_labels_by_class(probabilities, labels, num_classes=3)
+
+
+
+
+# ---- confusion_matrix ------------------------------------------------------------------------
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    matrix = confusion_matrix(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 0, 2]), num_classes=3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+    with pytest.raises(ValueError, match="differ in shape"):
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), num_classes=3)
+
+
+# ---- t_quantile and paired_difference ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("df", "expected"), [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)])
+def test_t_quantile_matches_the_printed_tables(df, expected):
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_t_quantile_approaches_the_normal_for_many_degrees_of_freedom():
+    assert t_quantile(0.975, 10_000) == pytest.approx(1.960, abs=1e-3)
+    assert t_quantile(0.5, 3) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("p", "df", "message"), [(0.4, 3, "p must lie"), (1.0, 3, "p must lie"),
+                                                  (0.975, 0, "df must be"), (0.975, 2.5, "df must be")])
+def test_t_quantile_rejects_bad_arguments(p, df, message):
+    with pytest.raises(ValueError, match=message):
+        t_quantile(p, df)
+
+
+def test_paired_difference_by_hand():
+    scratch, distilled = [87.5, 87.2, 87.4], [87.8, 87.5, 87.9]
+    result = paired_difference(scratch, distilled)
+    differences = [0.3, 0.3, 0.5]
+    mean = sum(differences) / 3
+    std = math.sqrt(sum((d - mean) ** 2 for d in differences) / 2)  # ddof = 1
+    assert result.mean == pytest.approx(mean) and result.std == pytest.approx(std) and result.n == 3
+    assert result.high - result.mean == pytest.approx(4.303 * std / math.sqrt(3), rel=1e-3)
+    assert result.mean - result.low == pytest.approx(result.high - result.mean)
+    assert result.excludes_zero
+    assert str(result) == f"{mean:+.2f} (95% CI {result.low:+.2f} to {result.high:+.2f}, n = 3)"
+
+
+def test_paired_difference_pairing_removes_the_seed_effect():
+    # Each seed moves both runs alike; the paired interval sees the steady gain, unpaired spread would not.
+    seed_effect = [0.0, 2.0, -2.0, 1.0]
+    a = [80 + s for s in seed_effect]
+    b = [80.3 + s + e for s, e in zip(seed_effect, [0.01, -0.01, 0.02, -0.02])]
+    result = paired_difference(a, b)
+    assert result.excludes_zero and 0.27 < result.low < result.high < 0.33
+    assert not paired_difference([1.0, 2.0, 3.0], [1.5, 1.5, 3.1]).excludes_zero
+
+
+@pytest.mark.parametrize(("a", "b", "message"), [([1.0], [2.0], "at least 2 pairs"),
+                                                 ([1.0, 2.0], [1.0], "pair each run")])
+def test_paired_difference_rejects_bad_input(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        paired_difference(a, b)
+
+
+# ---- agreement and expected_calibration_error -------------------------------------------------------------
+
+
+def test_agreement_counts_equal_argmax():
+    a = torch.tensor([[2.0, 0.0], [0.0, 1.0], [5.0, 1.0], [0.0, 3.0]])
+    b = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.1, 0.9]])
+    assert agreement(a, b) == 0.75
+    with pytest.raises(ValueError, match="differ in shape"):
+        agreement(a, b[:3])
+    with pytest.raises(ValueError, match="non-empty 2-D"):
+        agreement(torch.zeros(0, 2), torch.zeros(0, 2))
+
+
+def test_ece_by_hand():
+    # Two bins in use: confidence 0.9 (4 examples, 3 right) and 0.6 (2 examples, both right).
+    probabilities = torch.tensor([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(1.0 - 0.6)
+    assert expected_calibration_error(probabilities, labels, bins=10) == pytest.approx(expected)
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy():
+    probabilities = torch.tensor([[0.5, 0.5]] * 4)  # argmax 0, right half the time
+    assert expected_calibration_error(probabilities, torch.tensor([0, 1, 0, 1])) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "labels", "message"),
+    [
+        (torch.tensor([[2.0, -1.0]]), torch.tensor([0]), "summing to 1"),
+        (torch.tensor([[0.3, 0.3]]), torch.tensor([0]), "summing to 1"),
+        (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), "non-empty 2-D"),
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([0, 1]), "one class index per row"),
+    ],
+)
+def test_ece_rejects_bad_input(probabilities, labels, message):
+    with pytest.raises(ValueError, match=message):
+        expected_calibration_error(probabilities, labels)
