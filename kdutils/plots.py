@@ -105,22 +105,33 @@ def plot_learning_curves(histories: Mapping[str, History], title: str = "Learnin
 
 def plot_confusion_matrix(matrix: torch.Tensor, classes: Sequence[str], title: str = "Confusion matrix",
                           normalize: bool = True):
-    """Heat map of a confusion matrix with class names; rows normalised to percentages by default."""
+    """Heat map of a confusion matrix with class names; rows normalised to percentages by default.
+
+    The diagonal (the correct answers, 70-98% of a row) would swamp the colour scale and wash out
+    the mistakes, so it is greyed out and only annotated; the colours show the mistakes.
+    """
     matrix = torch.as_tensor(matrix, dtype=torch.float64)
-    shown = 100 * matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1) if normalize else matrix
+    n = len(classes)
+    if matrix.shape != (n, n):
+        raise ValueError(f"matrix must be ({n}, {n}) for {n} classes, got shape {tuple(matrix.shape)}.")
+    shown = (100 * matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1) if normalize else matrix).numpy()
+    diagonal = np.eye(n, dtype=bool)
+    mistakes = np.ma.masked_array(shown, mask=diagonal)
     fig, ax = plt.subplots(figsize=(8, 7))
-    image = ax.imshow(shown.numpy(), cmap="Blues")
-    ticks = range(len(classes))
-    ax.set_xticks(ticks, classes, rotation=45, ha="right")
-    ax.set_yticks(ticks, classes)
+    ax.imshow(np.where(diagonal, 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)  # pale grey diagonal
+    image = ax.imshow(mistakes, cmap="Reds", vmin=0)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
-    threshold = shown.max().item() / 2
-    for i in ticks:
-        for j in ticks:
-            value = shown[i, j].item()
+    threshold = mistakes.max() / 2 if mistakes.count() else 0.0
+    for i in range(n):
+        for j in range(n):
+            value = shown[i, j]
+            dark = i != j and value > threshold
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9,
-                    color="white" if value > threshold else "black")
-    fig.colorbar(image, ax=ax, label="% of true class" if normalize else "count")
+                    fontweight="bold" if i == j else "normal", color="white" if dark else "black")
+    unit = "% of the true class" if normalize else "count"
+    fig.colorbar(image, ax=ax, label=f"mistakes ({unit}); the diagonal, in grey, is correct")
     fig.tight_layout()
     return fig
 

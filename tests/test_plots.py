@@ -14,6 +14,7 @@ import torch
 from kdutils.plots import (
     plot_class_balance,
     plot_class_similarity,
+    plot_confusion_matrix,
     plot_entropy_vs_temperature,
     plot_runs_with_spread,
     plot_soft_labels_by_temperature,
@@ -208,3 +209,20 @@ def test_runs_with_spread_single_run_has_a_flat_band():
 def test_runs_with_spread_rejects_bad_input(runs, message):
     with pytest.raises(ValueError, match=message):
         plot_runs_with_spread(runs)
+
+
+# --- plot_confusion_matrix --------------------------------------------------------------------
+
+
+def test_confusion_matrix_colours_only_the_mistakes_and_annotates_row_percentages():
+    matrix = torch.tensor([[8, 2, 0], [1, 9, 0], [0, 5, 5]])
+    fig = plot_confusion_matrix(matrix, CLASSES, title="confusions")
+    ax = fig.axes[0]
+    coloured = ax.images[-1].get_array()
+    assert coloured.mask.diagonal().all() and not coloured.mask[0, 1]  # the diagonal is not on the colour scale
+    assert coloured[2, 1] == 50 and coloured[0, 1] == 20
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["80", "20", "0", "10", "90", "0", "0", "50", "50"]
+    assert ax.get_title() == "confusions" and ax.get_xlabel() == "predicted class"
+    with pytest.raises(ValueError, match=r"must be \(3, 3\)"):
+        plot_confusion_matrix(torch.zeros(2, 2), CLASSES)
