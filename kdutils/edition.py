@@ -1,0 +1,168 @@
+"""The student edition: each notebook of ``notebooks/`` with its solutions replaced by stubs.
+
+In the instructor edition an auto-checked exercise is a code cell tagged ``solution`` whose answer
+sits between two marker lines::
+
+    def softmax_with_temperature(logits, T):
+        ### BEGIN SOLUTION: divide the logits by T, then take the softmax over the classes
+        return torch.softmax(logits / T, dim=-1)
+        ### END SOLUTION
+
+
+    check_softmax_with_temperature(softmax_with_temperature)
+
+The student edition (``notebooks/student/``) keeps every other cell as it is, story, figures and
+outputs included. In a solution cell the lines between the markers become
+``raise NotImplementedError("<the hint>")``, the outputs are cleared, and the cell is tagged
+``raises-exception`` so nbval expects the stub to raise until the student writes the answer.
+Markdown cells tagged ``solution`` (worked answers) are left out.
+
+    python -m kdutils.edition            # write notebooks/student/ from notebooks/
+    python -m kdutils.edition --check    # exit 1 if notebooks/student/ differs from what it would write
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["SOLUTION_TAG", "StubError", "make_student_notebook", "student_edition", "write_student_edition"]
+
+SOLUTION_TAG = "solution"
+STUB_TAG = "raises-exception"  # nbval: this cell is expected to raise
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION:\s*(?P<hint>.+?)\s*$")
+END = re.compile(r"^\s*### END SOLUTION\s*$")
+REPO = Path(__file__).resolve().parent.parent
+BANNER = (
+    "> **Student edition.** Generated from [`../{name}`](../{name}) by `python -m kdutils.edition`: do not edit "
+    "it by hand. Cells that start with a function to complete raise `NotImplementedError` until you write it; "
+    "the check at the end of the cell then tells you whether it is right, or which mistake it found."
+)
+
+
+class StubError(ValueError):
+    """A solution cell whose markers are missing or malformed."""
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _stub_source(source: str, where: str) -> str:
+    lines, out, inside = source.split("\n"), [], False
+    stubs = 0
+    for number, line in enumerate(lines, 1):
+        begin = BEGIN.match(line)
+        if begin:
+            if inside:
+                raise StubError(f"{where}, line {number}: BEGIN SOLUTION inside another solution block.")
+            inside = True
+            stubs += 1
+            out.append(f"{begin['indent']}raise NotImplementedError({json.dumps(begin['hint'])})")
+        elif END.match(line):
+            if not inside:
+                raise StubError(f"{where}, line {number}: END SOLUTION without BEGIN SOLUTION.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise StubError(f"{where}: BEGIN SOLUTION is never closed by ### END SOLUTION.")
+    if stubs == 0:
+        raise StubError(f"{where} is tagged {SOLUTION_TAG!r} but has no '### BEGIN SOLUTION: <hint>' line.")
+    return "\n".join(out)
+
+
+def make_student_notebook(notebook: dict, name: str) -> dict:
+    """The student edition of one notebook (a new dict; ``notebook`` is not changed)."""
+    student = copy.deepcopy(notebook)
+    cells = []
+    for index, cell in enumerate(student["cells"]):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG not in tags:
+            cells.append(cell)
+            continue
+        if cell["cell_type"] == "markdown":
+            continue  # a worked answer: not in the student edition
+        source = _stub_source(_source(cell), f"{name}, cell {index}")
+        cell["source"] = source.splitlines(keepends=True)
+        cell["outputs"] = []
+        cell["execution_count"] = None
+        cell["metadata"]["tags"] = [t for t in tags if t != SOLUTION_TAG] + [STUB_TAG]
+        cells.append(cell)
+    banner = {"cell_type": "markdown", "id": "student-edition", "metadata": {},
+              "source": BANNER.format(name=name).splitlines(keepends=True)}
+    student["cells"] = [banner, *cells]
+    return student
+
+
+def _dumps(notebook: dict) -> str:
+    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def student_edition(notebooks: Path = REPO / "notebooks") -> dict[str, str]:
+    """File name -> content of every student notebook, generated from the instructor notebooks in ``notebooks``."""
+    editions = {}
+    for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        editions[path.name] = _dumps(make_student_notebook(notebook, path.name))
+    return editions
+
+
+def write_student_edition(notebooks: Path = REPO / "notebooks") -> list[Path]:
+    """Write ``notebooks/student/``; remove student notebooks whose instructor notebook is gone."""
+    folder = notebooks / "student"
+    folder.mkdir(exist_ok=True)
+    editions = student_edition(notebooks)
+    written = []
+    for name, content in editions.items():
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+            tmp = path.with_suffix(".ipynb.part")
+            tmp.write_text(content, encoding="utf-8")
+            tmp.replace(path)  # atomic: a reader never sees half a notebook
+            written.append(path)
+    for stale in folder.glob("*.ipynb"):
+        if stale.name not in editions:
+            stale.unlink()
+            written.append(stale)
+    return written
+
+
+def differences(notebooks: Path = REPO / "notebooks") -> list[str]:
+    """Names of the student notebooks that are missing, stale or extra."""
+    folder = notebooks / "student"
+    editions = student_edition(notebooks)
+    problems = [name for name, content in editions.items()
+                if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != content]
+    problems += [p.name for p in folder.glob("*.ipynb") if p.name not in editions]
+    return sorted(problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kdutils.edition", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check that notebooks/student/ is up to date")
+    parser.add_argument("--notebooks", type=Path, default=REPO / "notebooks", help="the instructor notebooks' folder")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            stale = differences(args.notebooks)
+            if stale:
+                print(f"notebooks/student/ is out of date ({', '.join(stale)}): run python -m kdutils.edition",
+                      file=sys.stderr)
+                return 1
+            print("notebooks/student/ matches the instructor notebooks")
+            return 0
+        written = write_student_edition(args.notebooks)
+        print(f"wrote {len(written)} student notebook(s) into {args.notebooks / 'student'}")
+        return 0
+    except StubError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
