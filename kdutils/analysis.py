@@ -6,7 +6,9 @@ Computing only; the figures are in ``kdutils.plots``.
 * ``paired_difference``: the mean difference between two sets of runs paired by seed, its sample
   standard deviation (ddof=1) and its 95% confidence interval (Student's t);
 * ``agreement`` and ``expected_calibration_error``: how often two models give the same answer, and
-  how far a model's confidence is from its accuracy.
+  how far a model's confidence is from its accuracy;
+* ``mean_kl_divergence``, ``reliability_bins`` and ``fit_temperature``: how far one model's predictions
+  are from another's, what a reliability diagram draws, and temperature scaling (notebook 09).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import torch
 
 __all__ = [
     "PairedDifference",
+    "ReliabilityBins",
     "agreement",
     "confusion_matrix",
     "expected_calibration_error",
+    "fit_temperature",
+    "mean_kl_divergence",
     "mean_soft_labels_by_class",
     "most_confident_mistakes",
     "paired_difference",
+    "reliability_bins",
     "t_quantile",
 ]
 
@@ -211,3 +217,110 @@ def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor
             share = members.double().mean().item()
             error += share * abs(correct[members].mean().item() - confidence[members].mean().item())
     return error
+
+
+# ---- fidelity and calibration (notebook 09) -------------------------------------------------------------------
+
+
+def mean_kl_divergence(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Mean over rows of ``KL(p || q) = sum_c p_c log(p_c / q_c)`` in nats: how far ``q`` predicts from ``p``.
+
+    ``p`` and ``q`` are ``(N, classes)`` probabilities (each row sums to 1), e.g. a teacher's and a
+    student's ``softmax`` outputs on the same examples; ``p`` is the reference (the teacher). 0 means
+    identical predictions on every row. A class with ``p_c = 0`` adds nothing; ``q_c = 0`` where
+    ``p_c > 0`` makes the divergence infinite (compute the softmax in float64 to avoid underflow).
+    """
+    p = _check_probabilities("p", p)
+    q = _check_probabilities("q", q)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q differ in shape: {tuple(p.shape)} vs {tuple(q.shape)}; "
+                         "give both models' predictions on the same examples.")
+    per_row = (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(dim=1)
+    return per_row.clamp(min=0).mean().item()  # >= 0; the clamp only removes rounding below zero
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Predictions grouped by confidence: per bin, the mean confidence, the accuracy and the count.
+
+    Bin ``k`` holds the confidences in ``(edges[k], edges[k + 1]]``; an empty bin has NaN confidence and
+    accuracy and count 0. ``ece`` equals ``expected_calibration_error`` with the same bins.
+    """
+
+    edges: list[float]
+    confidence: list[float]
+    accuracy: list[float]
+    count: list[int]
+
+    @property
+    def ece(self) -> float:
+        total = sum(self.count)
+        return sum(n / total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence) if n)
+
+
+def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> ReliabilityBins:
+    """What a reliability diagram draws: accuracy against mean confidence in ``bins`` equal confidence bins.
+
+    The confidence of a prediction is its largest probability; the binning is that of
+    ``expected_calibration_error``. A well-calibrated model has accuracy close to confidence in every bin.
+    """
+    probabilities = _check_probabilities("probabilities", probabilities)
+    if not isinstance(labels, torch.Tensor) or labels.shape != (probabilities.shape[0],):
+        raise ValueError(f"labels must be a 1-D tensor with one class index per row ({probabilities.shape[0]}).")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
+    confidence, predicted = probabilities.max(dim=1)
+    correct = (predicted == labels).double()
+    which = (confidence * bins).ceil().long().clamp(1, bins) - 1
+    mean_confidence, accuracy, count = [], [], []
+    for k in range(bins):
+        members = which == k
+        n = int(members.sum())
+        count.append(n)
+        mean_confidence.append(confidence[members].mean().item() if n else math.nan)
+        accuracy.append(correct[members].mean().item() if n else math.nan)
+    return ReliabilityBins([k / bins for k in range(bins + 1)], mean_confidence, accuracy, count)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.05, high: float = 20.0) -> float:
+    """Temperature scaling (Guo et al., 2017): the ``T`` in ``[low, high]`` minimising the NLL of ``softmax(z / T)``.
+
+    ``z`` are the model's ``logits`` and ``labels`` the true classes. Fit ``T`` on a validation split the
+    model did not train on, never on the test set; then divide the model's logits by ``T``. ``T > 1``
+    softens an overconfident model, ``T < 1`` sharpens an underconfident one; the predicted class (the
+    argmax) never changes, so accuracy stays the same. The NLL is convex in ``1 / T``, so a
+    golden-section search over ``1 / T`` finds the minimum; a result at ``low`` or ``high`` means the
+    best ``T`` lies beyond that bound.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] == 0 \
+            or not logits.is_floating_point():
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a non-empty 2-D floating point tensor (examples, classes), got {shape}.")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits holds NaN or infinite values.")
+    if not isinstance(labels, torch.Tensor) or labels.shape != (logits.shape[0],) or labels.is_floating_point():
+        raise ValueError(f"labels must be a 1-D integer tensor with one class index per row ({logits.shape[0]}).")
+    if bool((labels < 0).any()) or bool((labels >= logits.shape[1]).any()):
+        raise ValueError(f"labels must lie in [0, {logits.shape[1]}); leave unlabelled examples out.")
+    if not (0 < low < high and math.isfinite(high)):
+        raise ValueError(f"need 0 < low < high, got low={low!r}, high={high!r}.")
+    z = logits.detach().double()
+    true_logit = z.gather(1, labels.long().unsqueeze(1)).squeeze(1)
+
+    def nll(beta: float) -> float:
+        return (torch.logsumexp(beta * z, dim=1) - beta * true_logit).mean().item()
+
+    a, b = 1 / high, 1 / low  # search over beta = 1 / T
+    ratio = (math.sqrt(5) - 1) / 2
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = nll(c), nll(d)
+    for _ in range(80):  # the interval shrinks by 0.618 each step: far below any digit we print
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = nll(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = nll(d)
+    return 1 / ((a + b) / 2)

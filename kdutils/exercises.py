@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .analysis import expected_calibration_error
+from .ensembles import average_probabilities
 from .losses import distillation_loss, hint_loss
 from .models import StudentModel, TeacherModel, count_parameters
 
@@ -37,6 +38,7 @@ __all__ = [
     "check_add_to_bias",
     "check_distillation_loss",
     "check_distillation_step",
+    "check_ensemble_average",
     "check_epoch_alignment",
     "check_expected_calibration_error",
     "check_gap_closed",
@@ -570,5 +572,53 @@ def check_hint_loss(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor
             raise _Diagnosis("you returned the cosine similarity, which is high when features agree: a loss must "
                              "be low then (1 - cosine), and this exercise asks for the mean squared error.")
         raise _Diagnosis(f"expected {expected:.5f}, got {value:.5f}.")
+
+    return _run(body)
+
+
+# --- notebook 09: averaging an ensemble ----------------------------------------------------------------------
+
+
+def check_ensemble_average(average) -> CheckResult:
+    """``average(logits_list, T)`` must return the mean over members of ``softmax(logits / T)``."""
+
+    def body() -> str:
+        generator = torch.Generator().manual_seed(0)
+        # Three members on 6 examples, 4 classes; member 0 has much larger logits, so averaging logits shows.
+        members = [scale * torch.randn(6, 4, generator=generator) for scale in (6.0, 1.0, 1.5)]
+        for T in (1.0, 4.0):
+            got = _call(average, [m.clone() for m in members], T)
+            if not isinstance(got, torch.Tensor):
+                raise _Diagnosis(f"return a tensor of probabilities, got {type(got).__name__}.")
+            expected = average_probabilities(members, T)
+            if got.shape == (len(members), 6, 4):
+                raise _Diagnosis("you returned one distribution per member: take the mean over the members "
+                                 "(dim=0 of the stacked tensor).")
+            if got.shape != expected.shape:
+                raise _Diagnosis(f"the result should have one row per example and one column per class, "
+                                 f"{tuple(expected.shape)}; got {tuple(got.shape)}.")
+            got = got.detach().double()
+            if torch.allclose(got, expected.double(), atol=1e-5):
+                continue
+            stacked = torch.stack(members)
+            if torch.allclose(got, torch.softmax(stacked.mean(dim=0) / T, dim=1).double(), atol=1e-5):
+                raise _Diagnosis("you averaged the logits, then took the softmax: that is the geometric mean, "
+                                 "sharper and dominated by the member with the largest logits. Take each member's "
+                                 "softmax first, then average the probabilities.")
+            if torch.allclose(got, len(members) * expected.double(), atol=1e-5):
+                raise _Diagnosis("each row sums to the number of members: divide the sum by it (take the mean).")
+            if T != 1.0 and torch.allclose(got, average_probabilities(members, 1.0).double(), atol=1e-5):
+                raise _Diagnosis("the temperature has no effect: divide each member's logits by T before the softmax.")
+            if T != 1.0 and torch.allclose(got, average_probabilities([m * T * T for m in members], T).double(),
+                                           atol=1e-5):
+                raise _Diagnosis("you multiplied the logits by T: divide them by T, which softens the distribution.")
+            if torch.allclose(got, torch.softmax(stacked / T, dim=1).mean(dim=0).double(), atol=1e-5):
+                raise _Diagnosis("the softmax ran over the examples (dim=0 of each member's logits): take it over "
+                                 "the classes, dim=1.")
+            if torch.allclose(got.exp(), expected.double(), atol=1e-5):
+                raise _Diagnosis("you returned log-probabilities: return the probabilities themselves.")
+            raise _Diagnosis(f"at T = {T} the averaged probabilities differ from the expected ones by up to "
+                             f"{(got - expected.double()).abs().max().item():.3g}.")
+        return "the mean of the members' softened probabilities, at T = 1 and T = 4."
 
     return _run(body)

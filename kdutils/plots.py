@@ -19,6 +19,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_entropy_vs_temperature",
     "plot_learning_curves",
+    "plot_reliability_diagram",
     "plot_runs_with_spread",
     "plot_soft_labels_by_temperature",
     "show_confident_mistakes",
@@ -367,5 +368,40 @@ def annotated_heatmap(values, row_labels: Sequence[str], col_labels: Sequence[st
             ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=11,
                     color="black" if value > middle else "white")  # viridis is light at the top
     fig.colorbar(image, ax=ax, label=colorbar_label)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: torch.Tensor, *, bins: int = 15,
+                             min_count: int = 1, title: str = "Reliability diagram", ax=None):
+    """Accuracy against confidence, one line per model (name -> ``(N, classes)`` probabilities), ECE in the legend.
+
+    Each point is one confidence bin of ``kdutils.analysis.reliability_bins`` holding at least
+    ``min_count`` predictions: its mean confidence (x) and its accuracy (y). A bin of a handful of
+    predictions has a noisy accuracy; ``min_count`` leaves such bins out of the drawing (the ECE in the
+    legend still counts every prediction). Points below the dashed diagonal are overconfident, above it
+    underconfident.
+    """
+    from .analysis import reliability_bins
+
+    if not probabilities:
+        raise ValueError("give at least one model's probabilities to plot.")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be a positive integer, got {min_count!r}.")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 6))
+    else:
+        fig = ax.figure
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for name, values in probabilities.items():
+        result = reliability_bins(values, labels, bins)
+        shown = [k for k, n in enumerate(result.count) if n >= min_count]
+        ax.plot([result.confidence[k] for k in shown], [result.accuracy[k] for k in shown], marker="o",
+                label=f"{name} (ECE {result.ece:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean over the bin)", ylabel="accuracy in the bin",
+           title=title)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
     return fig

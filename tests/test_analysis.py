@@ -9,9 +9,12 @@ from kdutils.analysis import (
     agreement,
     confusion_matrix,
     expected_calibration_error,
+    fit_temperature,
+    mean_kl_divergence,
     mean_soft_labels_by_class,
     most_confident_mistakes,
     paired_difference,
+    reliability_bins,
     t_quantile,
 )
 
@@ -210,3 +213,125 @@ def test_ece_is_zero_when_confidence_equals_accuracy():
 def test_ece_rejects_bad_input(probabilities, labels, message):
     with pytest.raises(ValueError, match=message):
         expected_calibration_error(probabilities, labels)
+
+
+# ---- mean_kl_divergence, reliability_bins, fit_temperature (notebook 09) ---------------------------------------
+
+
+def test_mean_kl_divergence_by_hand():
+    p = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    q = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
+    row0 = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    row1 = 1.0 * math.log(1.0 / 0.5)  # the class with p = 0 adds nothing
+    assert mean_kl_divergence(p, q) == pytest.approx((row0 + row1) / 2)
+    assert mean_kl_divergence(p, p) == 0.0
+    assert mean_kl_divergence(q, p) == math.inf  # p has a zero where q does not: infinitely surprised
+
+
+def test_mean_kl_divergence_is_not_symmetric_and_not_negative():
+    generator = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(50, 10, generator=generator), dim=1)
+    q = torch.softmax(2 * torch.randn(50, 10, generator=generator), dim=1)
+    assert mean_kl_divergence(p, q) > 0 and mean_kl_divergence(q, p) > 0
+    assert mean_kl_divergence(p, q) != pytest.approx(mean_kl_divergence(q, p))
+
+
+@pytest.mark.parametrize(
+    ("p", "q", "message"),
+    [
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([[0.5, 0.5], [0.5, 0.5]]), "differ in shape"),
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([[0.5, 0.5, 0.0]]), "differ in shape"),
+        (torch.tensor([[0.7, 0.7]]), torch.tensor([[0.5, 0.5]]), "summing to 1"),
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([[3.0, -1.0]]), "apply softmax"),
+        (torch.zeros(0, 2), torch.zeros(0, 2), "non-empty 2-D"),
+        ([[0.5, 0.5]], torch.tensor([[0.5, 0.5]]), "non-empty 2-D"),
+    ],
+)
+def test_mean_kl_divergence_rejects_bad_input(p, q, message):
+    with pytest.raises(ValueError, match=message):
+        mean_kl_divergence(p, q)
+
+
+def test_reliability_bins_by_hand_and_their_ece_is_kdutils_ece():
+    # The example of test_ece_by_hand: confidence 0.9 (4 examples, 3 right) and 0.6 (2 examples, both right).
+    probabilities = torch.tensor([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    result = reliability_bins(probabilities, labels, bins=10)
+    # float32 0.6 is a hair above 0.6, so it falls in (0.6, 0.7]; float32 0.9 a hair below, in (0.8, 0.9].
+    assert result.count == [0, 0, 0, 0, 0, 0, 2, 0, 4, 0] and len(result.edges) == 11
+    assert result.confidence[6] == pytest.approx(0.6) and result.accuracy[6] == 1.0
+    assert result.confidence[8] == pytest.approx(0.9) and result.accuracy[8] == 0.75
+    assert math.isnan(result.confidence[0]) and math.isnan(result.accuracy[0])
+    assert result.ece == pytest.approx(expected_calibration_error(probabilities, labels, bins=10))
+
+
+def test_reliability_bins_ece_matches_on_random_predictions():
+    generator = torch.Generator().manual_seed(1)
+    probabilities = torch.softmax(3 * torch.randn(300, 10, generator=generator), dim=1)
+    labels = torch.randint(0, 10, (300,), generator=generator)
+    for bins in (1, 7, 15):
+        result = reliability_bins(probabilities, labels, bins)
+        assert sum(result.count) == 300
+        assert result.ece == pytest.approx(expected_calibration_error(probabilities, labels, bins))
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "labels", "bins", "message"),
+    [
+        (torch.tensor([[0.3, 0.3]]), torch.tensor([0]), 15, "summing to 1"),
+        (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), 15, "non-empty 2-D"),
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([0, 1]), 15, "one class index per row"),
+        (torch.tensor([[0.5, 0.5]]), torch.tensor([0]), 0, "positive integer"),
+    ],
+)
+def test_reliability_bins_rejects_bad_input(probabilities, labels, bins, message):
+    with pytest.raises(ValueError, match=message):
+        reliability_bins(probabilities, labels, bins)
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    # Labels drawn from softmax(z / 2): the NLL is smallest near T = 2 when there are many examples.
+    generator = torch.Generator().manual_seed(0)
+    logits = 4 * torch.randn(20_000, 5, generator=generator)
+    labels = torch.multinomial(torch.softmax(logits / 2, dim=1), 1, generator=generator).squeeze(1)
+    T = fit_temperature(logits, labels)
+    assert 1.9 < T < 2.1
+
+    def nll(t):
+        return torch.nn.functional.cross_entropy(logits / t, labels).item()
+
+    assert nll(T) <= min(nll(0.98 * T), nll(1.02 * T))
+
+
+def test_fit_temperature_sharpens_an_underconfident_model_and_keeps_the_argmax():
+    generator = torch.Generator().manual_seed(2)
+    logits = 0.2 * torch.randn(2_000, 4, generator=generator)
+    labels = torch.multinomial(torch.softmax(logits / 0.25, dim=1), 1, generator=generator).squeeze(1)
+    T = fit_temperature(logits, labels)
+    assert T < 1
+    assert torch.equal((logits / T).argmax(dim=1), logits.argmax(dim=1))
+
+
+def test_fit_temperature_stops_at_its_bound_when_every_answer_is_right():
+    logits = torch.tensor([[3.0, 0.0], [0.0, 3.0]])  # the sharper, the better: the search runs to T = low
+    assert fit_temperature(logits, torch.tensor([0, 1]), low=0.1) == pytest.approx(0.1, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("logits", "labels", "kwargs", "message"),
+    [
+        (torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), {}, "non-empty 2-D"),
+        (torch.zeros(3), torch.zeros(3, dtype=torch.long), {}, "non-empty 2-D"),
+        (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long), {}, "floating point"),
+        (torch.tensor([[0.0, math.nan]]), torch.tensor([0]), {}, "NaN"),
+        (torch.zeros(2, 3), torch.zeros(3, dtype=torch.long), {}, "one class index per row"),
+        (torch.zeros(2, 3), torch.zeros(2), {}, "integer"),
+        (torch.zeros(2, 3), torch.tensor([0, 3]), {}, "lie in"),
+        (torch.zeros(2, 3), torch.tensor([0, -100]), {}, "lie in"),
+        (torch.zeros(2, 3), torch.tensor([0, 1]), {"low": 2.0, "high": 1.0}, "low < high"),
+        (torch.zeros(2, 3), torch.tensor([0, 1]), {"low": 0.0}, "low < high"),
+    ],
+)
+def test_fit_temperature_rejects_bad_input(logits, labels, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit_temperature(logits, labels, **kwargs)

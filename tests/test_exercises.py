@@ -13,6 +13,7 @@ from kdutils.exercises import (
     check_add_to_bias,
     check_distillation_loss,
     check_distillation_step,
+    check_ensemble_average,
     check_epoch_alignment,
     check_expected_calibration_error,
     check_gap_closed,
@@ -351,3 +352,21 @@ def test_hint_loss_check():
 def test_there_are_at_least_ten_checks():
     checks = [name for name in exercises.__all__ if name.startswith("check_")]
     assert len(checks) >= 10
+
+
+def test_ensemble_average_check():
+    def right(logits, T=1.0):
+        return torch.stack([torch.softmax(z / T, dim=1) for z in logits]).mean(dim=0)
+
+    assert_passes(check_ensemble_average(right))
+    cases = [
+        (lambda ls, T=1.0: torch.softmax(torch.stack(ls).mean(dim=0) / T, dim=1), "averaged the logits"),
+        (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=1) for z in ls]).sum(dim=0), "take the mean"),
+        (lambda ls, T=1.0: torch.stack([torch.softmax(z, dim=1) for z in ls]).mean(dim=0), "no effect"),
+        (lambda ls, T=1.0: torch.stack([torch.softmax(z * T, dim=1) for z in ls]).mean(dim=0), "multiplied"),
+        (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=0) for z in ls]).mean(dim=0), "over the examples"),
+        (lambda ls, T=1.0: right(ls, T).log(), "log-probabilities"),
+        (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=1) for z in ls]), "one distribution per member"),
+    ]
+    for buggy, phrase in cases:
+        assert_diagnoses(check_ensemble_average(buggy), phrase)

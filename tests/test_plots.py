@@ -16,6 +16,7 @@ from kdutils.plots import (
     plot_class_similarity,
     plot_confusion_matrix,
     plot_entropy_vs_temperature,
+    plot_reliability_diagram,
     plot_runs_with_spread,
     plot_soft_labels_by_temperature,
     show_confident_mistakes,
@@ -226,3 +227,40 @@ def test_confusion_matrix_colours_only_the_mistakes_and_annotates_row_percentage
     assert ax.get_title() == "confusions" and ax.get_xlabel() == "predicted class"
     with pytest.raises(ValueError, match=r"must be \(3, 3\)"):
         plot_confusion_matrix(torch.zeros(2, 2), CLASSES)
+
+
+# --- plot_reliability_diagram ---------------------------------------------------------------------------
+
+
+def test_reliability_diagram_draws_one_line_per_model_with_its_ece_and_the_diagonal():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    sure = torch.tensor([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    unsure = torch.tensor([[0.55, 0.45]] * 3 + [[0.45, 0.55]] * 3)
+    fig = plot_reliability_diagram({"sure": sure, "unsure": unsure}, labels, bins=10, title="Two models")
+    ax = fig.axes[0]
+    assert ax.get_title() == "Two models" and ax.get_xlabel() and ax.get_ylabel()
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names[0] == "perfect calibration"
+    assert names[1].startswith("sure (ECE ") and names[2].startswith("unsure (ECE 0.450)")
+    line = ax.get_lines()[1]  # the "sure" model: two non-empty bins, drawn at (confidence, accuracy)
+    assert np.allclose(line.get_xdata(), [0.6, 0.9]) and np.allclose(line.get_ydata(), [1.0, 0.75])
+
+
+def test_reliability_diagram_leaves_out_bins_with_few_predictions_but_not_from_the_ece():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    sure = torch.tensor([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    everything = plot_reliability_diagram({"sure": sure}, labels, bins=10).axes[0]
+    fig = plot_reliability_diagram({"sure": sure}, labels, bins=10, min_count=3)
+    line = fig.axes[0].get_lines()[1]
+    assert np.allclose(line.get_xdata(), [0.9]) and np.allclose(line.get_ydata(), [0.75])  # the bin of 2 is left out
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()][1]
+    assert legend == [t.get_text() for t in everything.get_legend().get_texts()][1]  # same ECE
+
+
+def test_reliability_diagram_rejects_nothing_to_plot_and_bad_probabilities():
+    with pytest.raises(ValueError, match="at least one"):
+        plot_reliability_diagram({}, torch.tensor([0]))
+    with pytest.raises(ValueError, match="min_count"):
+        plot_reliability_diagram({"a": torch.tensor([[0.5, 0.5]])}, torch.tensor([0]), min_count=0)
+    with pytest.raises(ValueError, match="summing to 1"):
+        plot_reliability_diagram({"bad": torch.tensor([[2.0, 1.0]])}, torch.tensor([0]))
