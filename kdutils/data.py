@@ -510,3 +510,49 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---------------------------------------------------------------------------------------------
+# The word list of notebook 10 (a text corpus from a Debian package, modelled character by character)
+# ---------------------------------------------------------------------------------------------
+
+#: The Debian and Ubuntu package that installs the word list, and the file it installs.
+WORD_LIST_PACKAGE = "wamerican"
+WORD_LIST_SYSTEM_PATH = Path("/usr/share/dict/american-english")
+#: SHA-256 of ``american-english`` from wamerican 2020.12.07-2 (Debian 12 "bookworm"; 104,334 lines).
+WORD_LIST_SHA256 = "9f513f1ceadb6a01c5485b7dbdfd5118dc66cd70b59cae2851292112d4066a32"
+WORD_LIST_VERSION = "wamerican 2020.12.07-2"
+
+__all__ += ["WORD_LIST_PACKAGE", "WORD_LIST_SHA256", "WORD_LIST_SYSTEM_PATH", "load_word_list", "word_list_path"]
+
+
+def word_list_path(root: str | Path | None = None) -> Path:
+    """Where the word list is looked for first: ``data/words/american-english`` (a copy you put there)."""
+    return (Path(root).expanduser() if root is not None else default_root()) / "words" / "american-english"
+
+
+def load_word_list(path: str | Path | None = None, root: str | Path | None = None) -> list[str]:
+    """The lines of the ``wamerican`` word list, verified by SHA-256, without their line endings.
+
+    Looked for at ``path`` when given, else in the data folder (``data/words/american-english``),
+    then where the Debian/Ubuntu package ``wamerican`` installs it (``/usr/share/dict/american-english``).
+    Raises ``DatasetNotFoundError`` naming the package when no file is found, and ``ChecksumError``
+    when the file is not the one the notebook's numbers come from (another release of the list).
+    """
+    candidates = [Path(path).expanduser()] if path is not None else [word_list_path(root), WORD_LIST_SYSTEM_PATH]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise DatasetNotFoundError(
+            f"the word list was not found (looked in {', '.join(str(p) for p in candidates)}). Ways to get it:\n"
+            f"  - on Debian or Ubuntu: sudo apt-get install {WORD_LIST_PACKAGE} "
+            f"(installs {WORD_LIST_SYSTEM_PATH})\n"
+            f"  - copy american-english from {WORD_LIST_VERSION} to {word_list_path(root)}"
+        )
+    actual = sha256_of_file(found)
+    if actual != WORD_LIST_SHA256:
+        raise ChecksumError(
+            f"{found} is not the word list of {WORD_LIST_VERSION} (Debian 12): its SHA-256 is {actual}, expected "
+            f"{WORD_LIST_SHA256}. Other releases of {WORD_LIST_PACKAGE} hold other words; copy the american-english "
+            f"of {WORD_LIST_VERSION} to {word_list_path(root)}."
+        )
+    return found.read_text(encoding="utf-8").splitlines()

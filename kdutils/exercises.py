@@ -45,6 +45,7 @@ __all__ = [
     "check_hint_loss",
     "check_parameter_count",
     "check_precision",
+    "check_reverse_kl",
     "check_softmax_with_temperature",
 ]
 
@@ -620,5 +621,53 @@ def check_ensemble_average(average) -> CheckResult:
             raise _Diagnosis(f"at T = {T} the averaged probabilities differ from the expected ones by up to "
                              f"{(got - expected.double()).abs().max().item():.3g}.")
         return "the mean of the members' softened probabilities, at T = 1 and T = 4."
+
+    return _run(body)
+
+
+# --- notebook 10: reverse KL ------------------------------------------------------------------------------------
+
+
+def check_reverse_kl(reverse_kl: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """``reverse_kl(student_logits, teacher_logits)`` on ``(N, V)`` logits: mean over rows of KL(student || teacher).
+
+    The on-policy students of notebook 10 minimise it: mode-seeking, it punishes the student for putting
+    probability where the teacher puts little.
+    """
+
+    def body() -> str:
+        generator = torch.Generator().manual_seed(0)
+        student_logits = 2 * torch.randn(12, 27, generator=generator)
+        teacher_logits = 3 * torch.randn(12, 27, generator=generator)
+        log_s, log_t = F.log_softmax(student_logits, dim=-1), F.log_softmax(teacher_logits, dim=-1)
+        per_row_reverse = (log_s.exp() * (log_s - log_t)).sum(dim=-1)
+        per_row_forward = (log_t.exp() * (log_t - log_s)).sum(dim=-1)
+        expected = per_row_reverse.mean().item()
+        student = student_logits.clone().requires_grad_(True)
+        got = _call(reverse_kl, student, teacher_logits.clone())
+        value = _as_float(got, "the reverse KL")
+        if math.isnan(value):
+            raise _Diagnosis("your KL is NaN: you took the log of logits. Use F.log_softmax(logits, dim=-1).")
+        if _close(value, expected):
+            if not (isinstance(got, torch.Tensor) and got.requires_grad):
+                raise _Diagnosis("return a tensor that carries a gradient to the student's logits.")
+            (grad,) = torch.autograd.grad(got, student)
+            reference = student_logits.clone().requires_grad_(True)
+            log_r = F.log_softmax(reference, dim=-1)
+            (expected_grad,) = torch.autograd.grad((log_r.exp() * (log_r - log_t)).sum(dim=-1).mean(), reference)
+            if not torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-7):
+                raise _Diagnosis("the value is right but the gradient is not: the student's probabilities that "
+                                 "weight the sum must stay in the graph (do not detach them).")
+            return "the mean over rows of sum_v p_s (log p_s - log p_t), gradient included."
+        if _close(value, per_row_forward.mean().item()):
+            raise _Diagnosis("that is the forward KL(teacher || student): weight by the student's probabilities, "
+                             "sum_v p_s (log p_s - log p_t).")
+        if _close(value, per_row_reverse.sum().item()):
+            raise _Diagnosis("you summed over the rows: average over them, so the loss does not grow with the batch.")
+        if _close(value, per_row_reverse.mean().item() / 27):
+            raise _Diagnosis("you averaged over the vocabulary too: sum over the vocabulary, average over the rows.")
+        if _close(value, (log_s - log_t).sum(dim=-1).mean().item()) or _close(value, (log_s - log_t).mean().item()):
+            raise _Diagnosis("the log-ratio must be weighted by the student's probabilities p_s before the sum.")
+        raise _Diagnosis(f"expected {expected:.5f}, got {value:.5f}.")
 
     return _run(body)

@@ -569,3 +569,58 @@ def test_system_errors_are_reported_without_a_traceback(tiny_raw, root, monkeypa
     code, printed = run_cli("--root", root, "import", source)
     assert code == EXIT_PROBLEM
     assert printed.startswith("error: ") and "Permission denied" in printed
+
+
+# --- the word list of notebook 10 (wamerican) -------------------------------------------------------------
+
+
+@pytest.fixture
+def word_list(tmp_path, monkeypatch):
+    """A small word list whose SHA-256 is the expected one, and no system copy to fall back on."""
+    import hashlib
+
+    content = "Aachen\naardvark\naardvark's\nzebra\n"
+    path = tmp_path / "american-english"
+    path.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(kd_data, "WORD_LIST_SHA256", hashlib.sha256(content.encode()).hexdigest())
+    monkeypatch.setattr(kd_data, "WORD_LIST_SYSTEM_PATH", tmp_path / "not-installed" / "american-english")
+    return path
+
+
+def test_word_list_is_read_and_verified(word_list):
+    assert kd_data.load_word_list(word_list) == ["Aachen", "aardvark", "aardvark's", "zebra"]
+
+
+def test_word_list_in_the_data_folder_comes_first(word_list, tmp_path):
+    root = tmp_path / "data"
+    copy = kd_data.word_list_path(root)
+    assert copy == root / "words" / "american-english"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(word_list.read_bytes())
+    assert kd_data.load_word_list(root=root)[-1] == "zebra"
+
+
+def test_missing_word_list_names_the_package_to_install(word_list, tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        kd_data.load_word_list(root=tmp_path / "empty")
+    message = str(info.value)
+    assert "apt-get install wamerican" in message and str(kd_data.WORD_LIST_SYSTEM_PATH) in message
+    assert str(kd_data.word_list_path(tmp_path / "empty")) in message
+    with pytest.raises(DatasetNotFoundError, match="wamerican"):
+        kd_data.load_word_list(tmp_path / "nowhere.txt")
+
+
+def test_another_word_list_is_rejected_by_its_checksum(word_list):
+    word_list.write_text("Aachen\naardvark\n", encoding="utf-8")  # another release: other words
+    with pytest.raises(ChecksumError, match=r"american-english is not the word list of wamerican 2020\.12\.07-2"):
+        kd_data.load_word_list(word_list)
+
+
+def test_the_installed_word_list_is_the_one_the_notebook_expects():
+    """The real file: skipped when wamerican is not installed, except in CI, which installs it."""
+    if not kd_data.WORD_LIST_SYSTEM_PATH.is_file():
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(f"CI must install wamerican ({kd_data.WORD_LIST_SYSTEM_PATH} is missing)")
+        pytest.skip("wamerican is not installed (sudo apt-get install wamerican)")
+    lines = kd_data.load_word_list(kd_data.WORD_LIST_SYSTEM_PATH)
+    assert len(lines) == 104_334 and lines[:2] == ["A", "AA"]

@@ -20,6 +20,7 @@ from kdutils.exercises import (
     check_hint_loss,
     check_parameter_count,
     check_precision,
+    check_reverse_kl,
     check_softmax_with_temperature,
 )
 from kdutils.losses import distillation_loss
@@ -370,3 +371,23 @@ def test_ensemble_average_check():
     ]
     for buggy, phrase in cases:
         assert_diagnoses(check_ensemble_average(buggy), phrase)
+
+
+def test_reverse_kl_check():
+    def reverse(s, t):
+        log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+        return (log_s.exp() * (log_s - log_t)).sum(dim=-1).mean()
+
+    assert_passes(check_reverse_kl(reverse))
+    assert_passes(check_reverse_kl(lambda s, t: F.kl_div(F.log_softmax(t, dim=-1), F.log_softmax(s, dim=-1),
+                                                         reduction="batchmean", log_target=True)))
+    assert_diagnoses(check_reverse_kl(lambda s, t: reverse(t, s)), "forward KL")
+    assert_diagnoses(check_reverse_kl(lambda s, t: reverse(s, t) * len(s)), "summed over the rows")
+    assert_diagnoses(check_reverse_kl(lambda s, t: reverse(s, t) / s.shape[1]), "averaged over the vocabulary")
+    assert_diagnoses(check_reverse_kl(lambda s, t: (torch.log(s) - torch.log(t)).sum(-1).mean()), "NaN")
+
+    def detached(s, t):
+        log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+        return (log_s.exp().detach() * (log_s - log_t)).sum(dim=-1).mean()
+
+    assert_diagnoses(check_reverse_kl(detached), "do not detach")
