@@ -65,7 +65,7 @@ def show_images(
     n = images.shape[0]
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.2 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -152,7 +152,7 @@ def soft_label_bars(probabilities: Mapping[str, torch.Tensor], classes: Sequence
             raise ValueError(f"'{label}' has {probs.shape[0]} probabilities for {len(classes)} classes.")
         ax.bar(positions + (k - (len(probabilities) - 1) / 2) * width, probs, width, label=label)
     ax.set_xticks(positions, classes, rotation=45, ha="right")
-    ax.set(ylabel="probability", ylim=(0, 1), title=title)
+    ax.set(ylabel="probability", ylim=(0, 1.05), title=title)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -210,7 +210,8 @@ def show_confident_mistakes(
     fig = show_images(torch.as_tensor(images).detach().cpu()[indices], labels[indices], classes,
                       predictions=predicted, ncols=ncols, title=title, mean=mean, std=std)
     for ax, p, c, t in zip(fig.axes, predicted.tolist(), confidence.tolist(), labels[indices].tolist()):
-        ax.set_title(f"{classes[p]} {100 * c:.0f}%\ntrue: {classes[t]}", fontsize=10, color="tab:red")
+        shown = ">99.9%" if c > 0.999 else f"{100 * c:.1f}%"  # a rounded "100%" would hide the ranking
+        ax.set_title(f"{classes[p]} {shown}\ntrue: {classes[t]}", fontsize=10, color="tab:red")
     fig.tight_layout()
     return fig
 
@@ -295,11 +296,16 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
                label=f"uniform over {num_classes} classes: log({num_classes}) = {np.log(num_classes):.2f}")
     for k, T in enumerate(marked):
         ax.axvline(T, color="grey", linestyle=":", label="temperatures shown above" if k == 0 else None)
+        ax.annotate(f"T = {T:g}", (T, 0.02 * np.log(num_classes)), rotation=90, fontsize=9, color="dimgrey",
+                    xytext=(3, 0), textcoords="offset points", va="bottom")
     ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 4, 8, 16, 32, 64) if temperatures.min() <= t <= temperatures.max()]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set(xlabel="temperature T (log scale)", ylabel="entropy (nats)", title=title,
            ylim=(0, 1.12 * np.log(num_classes)))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
 
