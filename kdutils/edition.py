@@ -17,7 +17,11 @@ outputs included. In a solution cell the lines between the markers become
 ``raises-exception`` so nbval expects the stub to raise until the student writes the answer.
 Markdown cells tagged ``solution`` (worked answers) are left out.
 
-    python -m kdutils.edition            # write notebooks/student/ from notebooks/
+Like the instructor notebooks, each student notebook is then executed top to bottom in a fresh kernel
+(nbclient), so its outputs and execution counts come from a real run: the stubs raise, every other
+cell runs. ``--check`` compares what the generator decides (cells, sources, tags), not the outputs.
+
+    python -m kdutils.edition            # write and execute the student notebooks that changed
     python -m kdutils.edition --check    # exit 1 if notebooks/student/ differs from what it would write
 """
 
@@ -112,15 +116,33 @@ def student_edition(notebooks: Path = REPO / "notebooks") -> dict[str, str]:
     return editions
 
 
-def write_student_edition(notebooks: Path = REPO / "notebooks") -> list[Path]:
-    """Write ``notebooks/student/``; remove student notebooks whose instructor notebook is gone."""
+def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What the generator decides about a notebook: each cell's type, source and tags (not outputs)."""
+    cells = json.loads(content)["cells"]
+    return [(c["cell_type"], _source(c), tuple(c.get("metadata", {}).get("tags", []))) for c in cells]
+
+
+def _execute(content: str, folder: Path) -> str:
+    """Run a notebook top to bottom in a fresh kernel; cells tagged ``raises-exception`` may raise."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.reads(content, as_version=4)
+    NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(folder)}}).execute()
+    return _dumps(json.loads(nbformat.writes(notebook)))
+
+
+def write_student_edition(notebooks: Path = REPO / "notebooks", execute: bool = True) -> list[Path]:
+    """Write (and execute) the student notebooks that changed; remove those whose instructor notebook is gone."""
     folder = notebooks / "student"
     folder.mkdir(exist_ok=True)
     editions = student_edition(notebooks)
     written = []
     for name, content in editions.items():
         path = folder / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+        if not path.is_file() or _structure(path.read_text(encoding="utf-8")) != _structure(content):
+            if execute:
+                content = _execute(content, folder)
             tmp = path.with_suffix(".ipynb.part")
             tmp.write_text(content, encoding="utf-8")
             tmp.replace(path)  # atomic: a reader never sees half a notebook
@@ -136,8 +158,8 @@ def differences(notebooks: Path = REPO / "notebooks") -> list[str]:
     """Names of the student notebooks that are missing, stale or extra."""
     folder = notebooks / "student"
     editions = student_edition(notebooks)
-    problems = [name for name, content in editions.items()
-                if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != content]
+    problems = [name for name, content in editions.items() if not (folder / name).is_file()
+                or _structure((folder / name).read_text(encoding="utf-8")) != _structure(content)]
     problems += [p.name for p in folder.glob("*.ipynb") if p.name not in editions]
     return sorted(problems)
 
