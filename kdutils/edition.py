@@ -118,7 +118,10 @@ def student_edition(notebooks: Path = REPO / "notebooks") -> dict[str, str]:
 
 def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
     """What the generator decides about a notebook: each cell's type, source and tags (not outputs)."""
-    cells = json.loads(content)["cells"]
+    try:
+        cells = json.loads(content)["cells"]
+    except (ValueError, KeyError):
+        return []  # not a notebook (edited by hand, truncated): different from any generated one
     return [(c["cell_type"], _source(c), tuple(c.get("metadata", {}).get("tags", []))) for c in cells]
 
 
