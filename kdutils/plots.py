@@ -379,14 +379,17 @@ def annotated_heatmap(values, row_labels: Sequence[str], col_labels: Sequence[st
 
 
 def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: torch.Tensor, *, bins: int = 15,
-                             min_count: int = 1, title: str = "Reliability diagram", ax=None):
+                             min_count: int = 1, title: str = "Reliability diagram", ax=None,
+                             colors: Mapping[str, str] | None = None, start: float = 0.0):
     """Accuracy against confidence, one line per model (name -> ``(N, classes)`` probabilities), ECE in the legend.
 
     Each point is one confidence bin of ``kdutils.analysis.reliability_bins`` holding at least
     ``min_count`` predictions: its mean confidence (x) and its accuracy (y). A bin of a handful of
     predictions has a noisy accuracy; ``min_count`` leaves such bins out of the drawing (the ECE in the
     legend still counts every prediction). Points below the dashed diagonal are overconfident, above it
-    underconfident.
+    underconfident. ``colors`` (name -> colour) keeps a model's colour the same across several diagrams;
+    ``start`` is where both axes begin (confidences below 1 / classes never occur, so the bottom-left
+    corner is often empty).
     """
     from .analysis import reliability_bins
 
@@ -394,6 +397,9 @@ def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: 
         raise ValueError("give at least one model's probabilities to plot.")
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise ValueError(f"min_count must be a positive integer, got {min_count!r}.")
+    if not 0.0 <= start < 1.0:
+        raise ValueError(f"start must lie in [0, 1), where the axes begin; got {start!r}.")
+    colors = dict(colors or {})
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 6))
     else:
@@ -403,8 +409,8 @@ def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: 
         result = reliability_bins(values, labels, bins)
         shown = [k for k, n in enumerate(result.count) if n >= min_count]
         ax.plot([result.confidence[k] for k in shown], [result.accuracy[k] for k in shown], marker="o",
-                label=f"{name} (ECE {result.ece:.3f})")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean over the bin)", ylabel="accuracy in the bin",
+                color=colors.get(name), label=f"{name} (ECE {result.ece:.3f})")
+    ax.set(xlim=(start, 1), ylim=(start, 1), xlabel="confidence (mean over the bin)", ylabel="accuracy in the bin",
            title=title)
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +50,7 @@ __all__ = [
     "clean_words",
     "decode",
     "distil_on_policy",
+    "drop_words",
     "encode_words",
     "fit_language_model",
     "predict_sequence_logits",
@@ -523,6 +524,27 @@ def distil_on_policy(
     finally:
         teacher.train(was_training)
     return torch.stack(losses).tolist()
+
+
+def drop_words(data: EncodedWords, excluded: Collection[str], keep: int | None = None) -> EncodedWords:
+    """The rows of ``data`` whose word is not in ``excluded``, in their order; only the first ``keep`` when given.
+
+    For a corpus a model wrote: dropping the held-out (validation and test) words keeps a student
+    trained on it from ever seeing them. Sample a few more words than ``keep`` to make up for those dropped.
+    """
+    excluded = set(excluded)
+    rows = [i for i, word in enumerate(data.words) if word not in excluded]
+    if keep is not None:
+        if not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a positive integer, got {keep!r}.")
+        if len(rows) < keep:
+            raise ValueError(
+                f"only {len(rows):,} of the {len(data):,} words are not excluded, fewer than the {keep:,} to keep: "
+                "sample more words."
+            )
+        rows = rows[:keep]
+    index = torch.tensor(rows, dtype=torch.int64)
+    return EncodedWords([data.words[i] for i in rows], data.inputs[index], data.targets[index])
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,21 @@ def test_reliability_diagram_leaves_out_bins_with_few_predictions_but_not_from_t
     assert legend == [t.get_text() for t in everything.get_legend().get_texts()][1]  # same ECE
 
 
+def test_reliability_diagram_keeps_given_colours_and_starts_the_axes_where_asked():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    sure = torch.tensor([[0.9, 0.1]] * 4 + [[0.4, 0.6]] * 2)
+    unsure = torch.tensor([[0.55, 0.45]] * 3 + [[0.45, 0.55]] * 3)
+    colours = {"unsure": "tab:red", "sure": "tab:green"}
+    for order in (["sure", "unsure"], ["unsure", "sure"]):  # the colour follows the name, not the position
+        ax = plot_reliability_diagram({name: {"sure": sure, "unsure": unsure}[name] for name in order}, labels,
+                                      bins=10, colors=colours, start=0.4).axes[0]
+        for line, name in zip(ax.get_lines()[1:], order):
+            assert matplotlib.colors.same_color(line.get_color(), colours[name])
+        assert ax.get_xlim() == (0.4, 1.0) and ax.get_ylim() == (0.4, 1.0)
+    with pytest.raises(ValueError, match="start"):
+        plot_reliability_diagram({"sure": sure}, labels, start=1.0)
+
+
 def test_reliability_diagram_rejects_nothing_to_plot_and_bad_probabilities():
     with pytest.raises(ValueError, match="at least one"):
         plot_reliability_diagram({}, torch.tensor([0]))

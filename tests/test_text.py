@@ -16,6 +16,7 @@ from kdutils.text import (
     clean_words,
     decode,
     distil_on_policy,
+    drop_words,
     encode_words,
     fit_language_model,
     predict_sequence_logits,
@@ -300,6 +301,25 @@ def test_samples_are_encoded_like_the_data():
     assert ended, "some samples should end within 40 positions"
     encoded = encode_words([written.words[i] for i in ended], length=written.inputs.shape[1])
     assert torch.equal(encoded.inputs, written.inputs[ended]) and torch.equal(encoded.targets, written.targets[ended])
+
+
+def test_drop_words_keeps_the_order_and_the_rows_of_the_words_it_keeps():
+    data = encode_words(["cat", "tiger", "ox", "cat", "emu", "gnu"])
+    kept = drop_words(data, {"cat", "gnu"})
+    assert kept.words == ["tiger", "ox", "emu"]
+    expected = encode_words(kept.words, length=data.inputs.shape[1])
+    assert torch.equal(kept.inputs, expected.inputs) and torch.equal(kept.targets, expected.targets)
+    first_two = drop_words(data, {"tiger"}, keep=2)
+    assert first_two.words == ["cat", "ox"] and len(first_two) == 2
+    assert drop_words(data, set()).words == data.words
+
+
+def test_drop_words_says_when_too_few_words_are_left():
+    data = encode_words(["cat", "ox", "emu"])
+    with pytest.raises(ValueError, match="fewer than the 3 to keep: sample more"):
+        drop_words(data, {"ox"}, keep=3)
+    with pytest.raises(ValueError, match="keep must be a positive integer"):
+        drop_words(data, {"ox"}, keep=0)
 
 
 def test_sampling_follows_the_model_distribution_and_cuts_long_words():
