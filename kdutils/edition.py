@@ -19,7 +19,10 @@ Markdown cells tagged ``solution`` (worked answers) are left out.
 
 Like the instructor notebooks, each student notebook is then executed top to bottom in a fresh kernel
 (nbclient), so its outputs and execution counts come from a real run: the stubs raise, every other
-cell runs. ``--check`` compares what the generator decides (cells, sources, tags), not the outputs.
+cell runs. Each student notebook records the SHA-256 of the instructor notebook it was made from,
+so re-executing an instructor notebook (new outputs, same sources) makes its student edition stale too,
+and the next run executes it again. ``--check`` compares what the generator decides (cells, sources,
+tags, that hash), not the student's own outputs.
 
     python -m kdutils.edition            # write and execute the student notebooks that changed
     python -m kdutils.edition --check    # exit 1 if notebooks/student/ differs from what it would write
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -38,6 +42,7 @@ __all__ = ["SOLUTION_TAG", "StubError", "make_student_notebook", "student_editio
 
 SOLUTION_TAG = "solution"
 STUB_TAG = "raises-exception"  # nbval: this cell is expected to raise
+METADATA_KEY = "kdutils_student_edition"
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION:\s*(?P<hint>.+?)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 REPO = Path(__file__).resolve().parent.parent
@@ -80,9 +85,14 @@ def _stub_source(source: str, where: str) -> str:
     return "\n".join(out)
 
 
-def make_student_notebook(notebook: dict, name: str) -> dict:
-    """The student edition of one notebook (a new dict; ``notebook`` is not changed)."""
+def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | None = None) -> dict:
+    """The student edition of one notebook (a new dict; ``notebook`` is not changed).
+
+    ``instructor_sha256``, the hash of the instructor notebook's file, is stored in the metadata.
+    """
     student = copy.deepcopy(notebook)
+    if instructor_sha256 is not None:
+        student.setdefault("metadata", {})[METADATA_KEY] = {"instructor_sha256": instructor_sha256}
     cells = []
     for index, cell in enumerate(student["cells"]):
         tags = cell.get("metadata", {}).get("tags", [])
@@ -111,18 +121,23 @@ def student_edition(notebooks: Path = REPO / "notebooks") -> dict[str, str]:
     """File name -> content of every student notebook, generated from the instructor notebooks in ``notebooks``."""
     editions = {}
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        editions[path.name] = _dumps(make_student_notebook(notebook, path.name))
+        raw = path.read_bytes()
+        notebook = json.loads(raw.decode("utf-8"))
+        editions[path.name] = _dumps(make_student_notebook(notebook, path.name, hashlib.sha256(raw).hexdigest()))
     return editions
 
 
 def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
-    """What the generator decides about a notebook: each cell's type, source and tags (not outputs)."""
+    """What the generator decides about a notebook: each cell's type, source and tags, and the hash of
+    the instructor notebook it came from (not the outputs of its own run)."""
     try:
-        cells = json.loads(content)["cells"]
-    except (ValueError, KeyError):
+        notebook = json.loads(content)
+        cells = notebook["cells"]
+        origin = json.dumps(notebook.get("metadata", {}).get(METADATA_KEY), sort_keys=True)
+    except (ValueError, KeyError, AttributeError):
         return []  # not a notebook (edited by hand, truncated): different from any generated one
-    return [(c["cell_type"], _source(c), tuple(c.get("metadata", {}).get("tags", []))) for c in cells]
+    return [("origin", origin, ())] + [(c["cell_type"], _source(c), tuple(c.get("metadata", {}).get("tags", [])))
+                                       for c in cells]
 
 
 def _execute(content: str, folder: Path) -> str:

@@ -66,6 +66,9 @@ class CheckResult:
     def __repr__(self) -> str:
         return f"CheckResult(passed={self.passed})"
 
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's value: the check has printed its verdict already."""
+
 
 def _verdict(passed: bool, message: str) -> CheckResult:
     result = CheckResult(passed, message)

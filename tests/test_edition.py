@@ -95,6 +95,20 @@ def test_write_and_check_a_folder(tmp_path):
     assert not (tmp_path / "student" / "99_gone.ipynb").exists()
 
 
+def test_re_executing_an_instructor_notebook_makes_its_student_edition_stale(tmp_path):
+    # Same sources, new outputs (a teacher retrained, a number changed): the student notebook, which
+    # shows the same story cells, must be executed again, or it would keep the old numbers.
+    story = code("print(accuracy)", outputs=[{"output_type": "stream", "name": "stdout", "text": ["89.88%\n"]}])
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
+    write_student_edition(tmp_path, execute=False)
+    assert edition.differences(tmp_path) == []
+    story["outputs"][0]["text"] = ["89.81%\n"]
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
+    assert edition.differences(tmp_path) == ["01_a.ipynb"]
+    assert [p.name for p in write_student_edition(tmp_path, execute=False)] == ["01_a.ipynb"]
+    assert edition.differences(tmp_path) == []
+
+
 def test_the_committed_student_edition_is_what_the_generator_writes():
     folder = edition.REPO / "notebooks" / "student"
     expected = student_edition()

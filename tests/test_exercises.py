@@ -43,6 +43,19 @@ def test_a_check_prints_its_verdict(capsys):
     assert capsys.readouterr().out.startswith("PASSED: ")
 
 
+def test_a_check_as_the_last_line_of_a_cell_shows_only_its_printed_verdict(capsys):
+    # A check cell ends with the check call, so Jupyter would also show the returned value.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns["check"] = check_gap_closed
+    shell.run_cell("check(lambda scratch, distilled, teacher: (distilled - scratch) / (teacher - scratch))")
+    shown = capsys.readouterr().out
+    assert shown.startswith("PASSED: ") and "CheckResult" not in shown
+    shell.run_cell("repr(check(lambda scratch, distilled, teacher: 0.0))")
+    assert "CheckResult(passed=False)" in capsys.readouterr().out  # repr itself is unchanged
+
+
 def test_the_stub_of_the_student_edition_is_not_a_diagnosis():
     def stub(*args):
         raise NotImplementedError("write the loss")
