@@ -18,10 +18,11 @@ outputs included. In a solution cell the lines between the markers become
 Markdown cells tagged ``solution`` (worked answers) are left out.
 
 Like the instructor notebooks, each student notebook is then executed top to bottom in a fresh kernel
-(nbclient), so its outputs and execution counts come from a real run: the stubs raise, every other
-cell runs. Each student notebook records the SHA-256 of the instructor notebook it was made from,
-so re-executing an instructor notebook (new outputs, same sources) makes its student edition stale too,
-and the next run executes it again. ``--check`` compares what the generator decides (cells, sources,
+(nbclient), so its outputs and execution counts come from a real run. The stubs are left unrun, with no
+output, as a student receives them; nbval runs them too and expects them to raise. Each student
+notebook records the SHA-256 of the instructor notebook it was made from, so re-executing an
+instructor notebook (new outputs, same sources) makes its student edition stale too, and the next
+run executes it again. ``--check`` compares what the generator decides (cells, sources,
 tags, that hash), not the student's own outputs.
 
     python -m kdutils.edition            # write and execute the student notebooks that changed
@@ -141,12 +142,19 @@ def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def _execute(content: str, folder: Path) -> str:
-    """Run a notebook top to bottom in a fresh kernel; cells tagged ``raises-exception`` may raise."""
+    """Run a notebook top to bottom in a fresh kernel, all but its stubs.
+
+    A stub stays unrun (no count, no output), as the student receives it: a stored traceback would
+    greet them before they have written anything. nbval still runs it and expects it to raise.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.reads(content, as_version=4)
+    every_cell = list(notebook.cells)
+    notebook.cells = [cell for cell in every_cell if STUB_TAG not in cell.metadata.get("tags", [])]
     NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(folder)}}).execute()
+    notebook.cells = every_cell  # the executed cells are the same objects, now with their outputs
     return _dumps(json.loads(nbformat.writes(notebook)))
 
 

@@ -109,6 +109,20 @@ def test_re_executing_an_instructor_notebook_makes_its_student_edition_stale(tmp
     assert edition.differences(tmp_path) == []
 
 
+def test_the_written_student_notebook_is_run_except_its_stubs(tmp_path):
+    # A student opens it with every story cell run and each exercise waiting: no stored traceback.
+    story = [code("answer = 40", count=None, outputs=[]), code("print(answer + 2)", count=None, outputs=[])]
+    story[0]["id"], story[1]["id"] = "first", "last"  # ids must differ from the solution cell's
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story[0], code(SOLUTION, tags=["solution"]), story[1])))
+    write_student_edition(tmp_path)
+    cells = json.loads((tmp_path / "student" / "01_a.ipynb").read_text())["cells"]
+    run, stub, after = [c for c in cells if c["cell_type"] == "code"]
+    assert stub["metadata"]["tags"] == ["raises-exception"]
+    assert stub["execution_count"] is None and stub["outputs"] == []
+    assert (run["execution_count"], after["execution_count"]) == (1, 2)
+    assert "".join(after["outputs"][0]["text"]) == "42\n"
+
+
 def test_the_committed_student_edition_is_what_the_generator_writes():
     folder = edition.REPO / "notebooks" / "student"
     expected = student_edition()
