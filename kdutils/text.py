@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .losses import IGNORE_LABEL, distillation_loss
+from .progress import tqdm
 from .training import adam
 
 __all__ = [

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .data import Split
 from .losses import IGNORE_LABEL, check_alpha, check_temperature, distillation_loss
+from .progress import tqdm
 
 __all__ = ["BatchLoss", "History", "adam", "evaluate", "fit", "predict_logits", "train"]
 
