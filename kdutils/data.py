@@ -516,14 +516,17 @@ if __name__ == "__main__":
 # The word list of notebook 10 (a text corpus from a Debian package, modelled character by character)
 # ---------------------------------------------------------------------------------------------
 
-#: The Debian and Ubuntu package that installs the word list, and the file it installs.
+#: The word list ships with kdutils (gzip of the file below, with its copyright notice beside it), so that
+#: notebook 10 runs offline on any system; the Debian and Ubuntu package that installs the same file is optional.
+WORD_LIST_SHIPPED_PATH = Path(__file__).resolve().parent / "corpora" / "american-english.gz"
 WORD_LIST_PACKAGE = "wamerican"
 WORD_LIST_SYSTEM_PATH = Path("/usr/share/dict/american-english")
 #: SHA-256 of ``american-english`` from wamerican 2020.12.07-2 (Debian 12 "bookworm"; 104,334 lines).
 WORD_LIST_SHA256 = "9f513f1ceadb6a01c5485b7dbdfd5118dc66cd70b59cae2851292112d4066a32"
 WORD_LIST_VERSION = "wamerican 2020.12.07-2"
 
-__all__ += ["WORD_LIST_PACKAGE", "WORD_LIST_SHA256", "WORD_LIST_SYSTEM_PATH", "load_word_list", "word_list_path"]
+__all__ += ["WORD_LIST_PACKAGE", "WORD_LIST_SHA256", "WORD_LIST_SHIPPED_PATH", "WORD_LIST_SYSTEM_PATH",
+            "load_word_list", "word_list_path"]
 
 
 def word_list_path(root: str | Path | None = None) -> Path:
@@ -534,25 +537,37 @@ def word_list_path(root: str | Path | None = None) -> Path:
 def load_word_list(path: str | Path | None = None, root: str | Path | None = None) -> list[str]:
     """The lines of the ``wamerican`` word list, verified by SHA-256, without their line endings.
 
-    Looked for at ``path`` when given, else in the data folder (``data/words/american-english``),
-    then where the Debian/Ubuntu package ``wamerican`` installs it (``/usr/share/dict/american-english``).
-    Raises ``DatasetNotFoundError`` naming the package when no file is found, and ``ChecksumError``
-    when the file is not the one the notebook's numbers come from (another release of the list).
+    Looked for at ``path`` when given (plain or ``.gz``), else in the data folder
+    (``data/words/american-english``), then in the copy that ships with kdutils
+    (``kdutils/corpora/american-english.gz``), then where the Debian/Ubuntu package ``wamerican``
+    installs it (``/usr/share/dict/american-english``). Raises ``DatasetNotFoundError`` when no file is
+    found, and ``ChecksumError`` when the content is not the one the notebook's numbers come from
+    (another release of the list, or a damaged copy).
     """
-    candidates = [Path(path).expanduser()] if path is not None else [word_list_path(root), WORD_LIST_SYSTEM_PATH]
+    if path is not None:
+        candidates = [Path(path).expanduser()]
+    else:
+        candidates = [word_list_path(root), WORD_LIST_SHIPPED_PATH, WORD_LIST_SYSTEM_PATH]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise DatasetNotFoundError(
             f"the word list was not found (looked in {', '.join(str(p) for p in candidates)}). Ways to get it:\n"
+            f"  - restore kdutils/corpora/american-english.gz from the repository (git checkout -- kdutils/corpora)\n"
             f"  - on Debian or Ubuntu: sudo apt-get install {WORD_LIST_PACKAGE} "
             f"(installs {WORD_LIST_SYSTEM_PATH})\n"
             f"  - copy american-english from {WORD_LIST_VERSION} to {word_list_path(root)}"
         )
-    actual = sha256_of_file(found)
+    content = found.read_bytes()
+    if found.suffix == ".gz":
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError) as error:
+            raise ChecksumError(f"{found} is not a readable gzip file ({error}); restore it from git.") from None
+    actual = hashlib.sha256(content).hexdigest()
     if actual != WORD_LIST_SHA256:
         raise ChecksumError(
             f"{found} is not the word list of {WORD_LIST_VERSION} (Debian 12): its SHA-256 is {actual}, expected "
-            f"{WORD_LIST_SHA256}. Other releases of {WORD_LIST_PACKAGE} hold other words; copy the american-english "
-            f"of {WORD_LIST_VERSION} to {word_list_path(root)}."
+            f"{WORD_LIST_SHA256}. Other releases of {WORD_LIST_PACKAGE} hold other words; use the copy that ships in "
+            f"kdutils/corpora, or copy the american-english of {WORD_LIST_VERSION} to {word_list_path(root)}."
         )
-    return found.read_text(encoding="utf-8").splitlines()
+    return content.decode("utf-8").splitlines()

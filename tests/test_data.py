@@ -584,6 +584,7 @@ def word_list(tmp_path, monkeypatch):
     path.write_text(content, encoding="utf-8")
     monkeypatch.setattr(kd_data, "WORD_LIST_SHA256", hashlib.sha256(content.encode()).hexdigest())
     monkeypatch.setattr(kd_data, "WORD_LIST_SYSTEM_PATH", tmp_path / "not-installed" / "american-english")
+    monkeypatch.setattr(kd_data, "WORD_LIST_SHIPPED_PATH", tmp_path / "not-shipped" / "american-english.gz")
     return path
 
 
@@ -600,14 +601,33 @@ def test_word_list_in_the_data_folder_comes_first(word_list, tmp_path):
     assert kd_data.load_word_list(root=root)[-1] == "zebra"
 
 
-def test_missing_word_list_names_the_package_to_install(word_list, tmp_path):
+def test_missing_word_list_says_how_to_get_it(word_list, tmp_path):
     with pytest.raises(DatasetNotFoundError) as info:
         kd_data.load_word_list(root=tmp_path / "empty")
     message = str(info.value)
-    assert "apt-get install wamerican" in message and str(kd_data.WORD_LIST_SYSTEM_PATH) in message
-    assert str(kd_data.word_list_path(tmp_path / "empty")) in message
+    assert "kdutils/corpora" in message and "apt-get install wamerican" in message
+    assert str(kd_data.WORD_LIST_SYSTEM_PATH) in message and str(kd_data.word_list_path(tmp_path / "empty")) in message
     with pytest.raises(DatasetNotFoundError, match="wamerican"):
         kd_data.load_word_list(tmp_path / "nowhere.txt")
+
+
+def test_the_shipped_gzip_copy_is_used_when_there_is_no_other(word_list, tmp_path, monkeypatch):
+    shipped = tmp_path / "corpora" / "american-english.gz"
+    shipped.parent.mkdir()
+    shipped.write_bytes(gzip.compress(word_list.read_bytes()))
+    monkeypatch.setattr(kd_data, "WORD_LIST_SHIPPED_PATH", shipped)
+    assert kd_data.load_word_list(root=tmp_path / "empty") == ["Aachen", "aardvark", "aardvark's", "zebra"]
+
+
+def test_a_damaged_shipped_copy_is_an_error_not_other_words(word_list, tmp_path):
+    truncated = tmp_path / "american-english.gz"
+    truncated.write_bytes(gzip.compress(word_list.read_bytes())[:-6])
+    with pytest.raises(ChecksumError, match="not a readable gzip file"):
+        kd_data.load_word_list(truncated)
+    other = tmp_path / "other.gz"
+    other.write_bytes(gzip.compress(b"Aachen\n"))
+    with pytest.raises(ChecksumError, match="SHA-256"):
+        kd_data.load_word_list(other)
 
 
 def test_another_word_list_is_rejected_by_its_checksum(word_list):
@@ -616,11 +636,16 @@ def test_another_word_list_is_rejected_by_its_checksum(word_list):
         kd_data.load_word_list(word_list)
 
 
-def test_the_installed_word_list_is_the_one_the_notebook_expects():
-    """The real file: skipped when wamerican is not installed, except in CI, which installs it."""
-    if not kd_data.WORD_LIST_SYSTEM_PATH.is_file():
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(f"CI must install wamerican ({kd_data.WORD_LIST_SYSTEM_PATH} is missing)")
-        pytest.skip("wamerican is not installed (sudo apt-get install wamerican)")
-    lines = kd_data.load_word_list(kd_data.WORD_LIST_SYSTEM_PATH)
+def test_the_shipped_word_list_is_the_one_the_notebook_expects():
+    """The copy in kdutils/corpora: present in every clone, on every system, so notebook 10 runs offline."""
+    lines = kd_data.load_word_list(kd_data.WORD_LIST_SHIPPED_PATH)
     assert len(lines) == 104_334 and lines[:2] == ["A", "AA"]
+    notice = kd_data.WORD_LIST_SHIPPED_PATH.with_name("american-english.COPYRIGHT").read_text(encoding="utf-8")
+    assert "Permission to use, copy, modify, distribute and sell these word" in notice
+
+
+def test_debians_word_list_when_installed_is_the_same_file():
+    if not kd_data.WORD_LIST_SYSTEM_PATH.is_file():
+        pytest.skip("wamerican is not installed; the shipped copy is used (sudo apt-get install wamerican to compare)")
+    assert kd_data.load_word_list(kd_data.WORD_LIST_SYSTEM_PATH) == kd_data.load_word_list(
+        kd_data.WORD_LIST_SHIPPED_PATH)
