@@ -6,6 +6,10 @@ loss the series teaches), ``models`` (teacher and student), ``repro`` (seeds, de
 ``data`` (datasets and their command line), ``training`` (the one training loop), ``teacher``
 (the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets, bias fix),
 ``features`` (hint distillation) and ``deploy`` (export, int8, latency).
+
+For running the series on any machine: ``progress`` (progress bars saved at their final state),
+``claims`` (the reference machine; ``claim``, strict there and a notice elsewhere), ``tolerance``
+(numbers compared within a stated tolerance off the reference machine) and ``rerun`` (cells run twice).
 """
 
 __version__ = "0.1.0"
