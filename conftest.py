@@ -46,7 +46,8 @@ def pytest_report_header(config):
     from kdutils.claims import is_reference_machine, this_machine
 
     machine = this_machine()
-    where = f"{machine['cpu']}, {machine['cpu_capability']}, {machine['threads']} threads, torch {machine['torch']}"
+    where = (f"{machine['cpu']} ({machine['cpu_model']}), {machine['cpu_capability']}, "
+             f"{machine['threads']} threads, torch {machine['torch']}")
     if is_reference_machine():
         return f"notebooks: reference machine ({where}): outputs compared exactly, claims strict"
     return f"notebooks: not the reference machine ({where}): numbers compared within tolerances, claims as notices"

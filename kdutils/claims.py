@@ -27,6 +27,7 @@ REFERENCE_MACHINE = {
     "system": "Linux",
     "architecture": "x86_64",
     "cpu": "AMD EPYC",
+    "cpu_model": "family 25, model 17",
     "cpu_capability": "AVX512",
     "threads": 2,
     "torch": "2.14.1",
@@ -52,6 +53,22 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def _cpu_model() -> str:
+    """x86 family and model: two CPUs sold under one name can run different kernels."""
+    if sys.platform.startswith("linux"):
+        fields = {}
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+                for line in cpuinfo:
+                    key, _, value = line.partition(":")
+                    fields.setdefault(key.strip(), value.strip())
+        except OSError:
+            pass
+        if "cpu family" in fields and "model" in fields:
+            return f"family {fields['cpu family']}, model {fields['model']}"
+    return "unknown"
+
+
 def this_machine() -> dict:
     """What decides a run's last bits here: OS, CPU, its vector instructions, threads, torch, device."""
     import torch
@@ -62,6 +79,7 @@ def this_machine() -> dict:
         "system": platform.system(),
         "architecture": platform.machine(),
         "cpu": _cpu_name(),
+        "cpu_model": _cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__.split("+")[0],
@@ -84,30 +102,37 @@ def is_reference_machine() -> bool:
     return _matches_reference()
 
 
-def claim(holds: bool, statement: str, this_run: str = "") -> bool:
-    """Check a sentence of the text against this run's results; return whether it holds.
+def claim(holds: bool, statement: str, this_run: str = "", *, timing: bool = False) -> None:
+    """Check a sentence of the text against this run's results.
 
     ``statement`` is the sentence as the text says it ("the teacher reaches at least 89.5%"),
     ``this_run`` what this run measured ("89.31%"). On the reference machine a false claim raises
-    ``AssertionError``; elsewhere it shows a notice and returns ``False``, so the notebook goes on.
+    ``AssertionError``; elsewhere it shows a notice and the notebook goes on. It returns nothing, so a
+    cell that ends with a claim shows no stray ``True``.
+
+    ``timing=True`` marks a claim about speed: how long a call takes depends on what else the machine
+    is doing, not only on which machine it is, so such a claim shows a notice on every machine, the
+    reference one included, instead of failing a busy CI run.
     """
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError("claim needs the statement it checks, as the text says it, e.g. 'the teacher beats 89%'.")
     if bool(holds):
-        return True
+        return
     measured = f" (this run: {this_run})" if this_run else ""
-    if is_reference_machine():
+    if is_reference_machine() and not timing:
         raise AssertionError(f"The text says {statement}, but this run disagrees{measured}.")
-    _show_notice(statement, measured)
-    return False
+    _show_notice(statement, measured, timing)
 
 
-def _show_notice(statement: str, measured: str) -> None:
-    plain = (f"Note: this run differs from the text, which says {statement}{measured}. "
-             "The text comes from the reference machine; another CPU trains slightly different weights.")
-    markdown = (f"> **Note: this run differs from the text**, which says {statement}{measured}. "
-                "The text comes from the reference machine; another CPU, thread count or PyTorch version "
-                "trains slightly different weights (see `docs/teaching.md`, *Other machines*).")
+def _show_notice(statement: str, measured: str, timing: bool) -> None:
+    if timing:
+        why = ("Timings depend on the CPU and on what else it is doing; run the cell again on an idle "
+               "machine (see `docs/teaching.md`, *Other machines*).")
+    else:
+        why = ("The text comes from the reference machine; another CPU, thread count or PyTorch version "
+               "trains slightly different weights (see `docs/teaching.md`, *Other machines*).")
+    plain = f"Note: this run differs from the text, which says {statement}{measured}. {why}"
+    markdown = f"> **Note: this run differs from the text**, which says {statement}{measured}. {why}"
     try:
         from IPython.display import display
     except ImportError:  # plain Python without IPython

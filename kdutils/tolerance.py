@@ -89,10 +89,20 @@ def compare_text(committed: str, new: str, tolerance: Tolerance) -> list[str]:
 
 
 def comparable(outputs: list) -> list:
-    """Outputs without what never compares: claim notices and progress-bar widgets (their state is timing)."""
-    return [output for output in outputs
+    """Outputs as nbval compares them: streams joined, claim notices and progress widgets dropped.
+
+    nbval joins a cell's ``stdout`` pieces into one output before it compares (how a run splits them is
+    timing); a notice or a widget's state says nothing about the lesson. Returns new objects.
+    """
+    import copy
+
+    import nbformat
+    from nbval.plugin import coalesce_streams
+
+    kept = [nbformat.from_dict(copy.deepcopy(output)) for output in outputs
             if not (output.get("metadata") or {}).get(NOTICE_MARK)
             and WIDGET not in (output.get("data") or {})]
+    return coalesce_streams(kept)
 
 
 TEXT_FIELDS = ("text/plain", "text/markdown", "text/html", "text/latex")

@@ -19,7 +19,7 @@ def shown(monkeypatch):
 def test_a_claim_that_holds_is_silent_everywhere(monkeypatch, shown):
     for strict in ("0", "1"):
         monkeypatch.setenv(claims.REFERENCE_ENV, strict)
-        assert claim(0.899 >= 0.895, "the teacher reaches at least 89.5%", "89.90%") is True
+        claim(0.899 >= 0.895, "the teacher reaches at least 89.5%", "89.90%")
     assert shown == []
 
 
@@ -32,11 +32,21 @@ def test_a_false_claim_stops_the_reference_run_with_the_statement_and_the_measur
 
 def test_a_false_claim_elsewhere_shows_a_marked_notice_and_goes_on(monkeypatch, shown):
     monkeypatch.setenv(claims.REFERENCE_ENV, "0")
-    assert claim(False, "T = 8 is chosen", "T = 4") is False
+    claim(False, "T = 8 is chosen", "T = 4")
     [(bundle, options)] = shown
     assert options["metadata"] == {NOTICE_MARK: True} and options["raw"] is True
     assert "T = 8 is chosen" in bundle["text/plain"] and "this run: T = 4" in bundle["text/markdown"]
     assert "differs from the text" in bundle["text/markdown"]
+
+
+def test_a_false_timing_claim_is_a_notice_even_on_the_reference_machine(monkeypatch, shown):
+    """A busy CI machine makes calls slower; that is not a wrong lesson."""
+    monkeypatch.setenv(claims.REFERENCE_ENV, "1")
+    claim(False, "the student is faster", "0.9x", timing=True)
+    [(bundle, _)] = shown
+    assert "the student is faster" in bundle["text/plain"] and "what else it is doing" in bundle["text/plain"]
+    with pytest.raises(AssertionError):
+        claim(False, "the student is more accurate", "-0.1 points")
 
 
 def test_without_ipython_the_notice_is_printed(monkeypatch, capsys):
@@ -51,7 +61,7 @@ def test_without_ipython_the_notice_is_printed(monkeypatch, capsys):
 
     monkeypatch.setenv(claims.REFERENCE_ENV, "0")
     monkeypatch.setattr(builtins, "__import__", no_ipython)
-    assert claim(False, "the student wins", "-0.2 points") is False
+    claim(False, "the student wins", "-0.2 points")
     assert "differs from the text, which says the student wins (this run: -0.2 points)" in capsys.readouterr().out
 
 
@@ -67,7 +77,9 @@ def test_the_reference_machine_is_recognised_by_its_fingerprint(monkeypatch):
     assert set(here) == set(claims.REFERENCE_MACHINE)
     monkeypatch.setattr(claims, "_matches_reference", lambda: this_machine() == dict(here))
     assert is_reference_machine()
-    for key, other in [("cpu_capability", "AVX2"), ("threads", here["threads"] + 2), ("torch", "2.5.1")]:
+    others = [("cpu_capability", "AVX2"), ("cpu_model", "family 25, model 1"), ("threads", here["threads"] + 2),
+              ("torch", "2.5.1")]
+    for key, other in others:
         monkeypatch.setattr(claims, "_matches_reference", lambda k=key, o=other: this_machine() == {**here, k: o})
         assert not is_reference_machine(), key
 

@@ -70,6 +70,20 @@ def test_notices_and_progress_widgets_are_never_compared():
     assert comparable([bar, notice, text]) == [text]
 
 
+def test_stdout_split_by_timing_compares_as_one_output_as_in_nbval():
+    """A run may flush print() in two pieces where the committed run flushed one."""
+    committed = [{"output_type": "stream", "name": "stdout", "text": "epoch 1 89.85%\nepoch 2 90.10%\n"}]
+    split = [{"output_type": "stream", "name": "stdout", "text": "epoch 1 89.80%\n"},
+             {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+             {"output_type": "stream", "name": "stdout", "text": "epoch 2 90.00%\n"}]
+    fresh = comparable(split)
+    assert [o["name"] for o in fresh] == ["stdout", "stderr"] and fresh[0]["text"].count("epoch") == 2
+    assert split[0]["text"] == "epoch 1 89.80%\n", "the outputs given are not changed"
+    stored = comparable(committed)
+    assert adopt_close_numbers(fresh[:1], stored, Tolerance(abs=0.2)) == []
+    assert fresh[0]["text"] == committed[0]["text"]
+
+
 def test_close_outputs_take_the_committed_text_and_far_ones_keep_their_own():
     committed = [{"output_type": "stream", "text": "accuracy 89.85%\n"},
                  {"output_type": "execute_result", "data": {"text/plain": "0.8985"}}]
