@@ -76,13 +76,18 @@ def split_numbers(text: str) -> tuple[list[str], list[float]]:
     return words, numbers
 
 
+def _unpadded(words: list[str]) -> list[str]:
+    # A table pads its columns to the width of its numbers: "  99 / 1,000" and " 107 / 1,000" say the same.
+    return [re.sub(r"[ \t]+", " ", word).strip(" \t") for word in words]
+
+
 def compare_text(committed: str, new: str, tolerance: Tolerance) -> list[str]:
     """What keeps ``new`` from matching ``committed`` within ``tolerance``; an empty list when it matches."""
     if committed == new:
         return []
     committed_words, committed_numbers = split_numbers(committed)
     new_words, new_numbers = split_numbers(new)
-    if committed_words != new_words:
+    if _unpadded(committed_words) != _unpadded(new_words):
         return ["the words differ, not only the numbers"]
     return [f"{a:g} became {b:g}, more than {tolerance.abs:g} + {tolerance.rel:g} x |{a:g}| away"
             for a, b in zip(committed_numbers, new_numbers) if not tolerance.allows(a, b)]

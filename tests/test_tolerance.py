@@ -70,6 +70,15 @@ def test_notices_and_progress_widgets_are_never_compared():
     assert comparable([bar, notice, text]) == [text]
 
 
+def test_column_padding_that_follows_a_number_s_width_is_not_a_change_of_words():
+    committed = "labelled fix |   99 / 1,000 (90.1%)\nlabel-free fix |  154 / 1,000 (84.6%)\n"
+    new = "labelled fix |  107 / 1,000 (89.3%)\nlabel-free fix |  148 / 1,000 (85.2%)\n"
+    assert compare_text(committed, new, Tolerance(abs=10)) == []
+    assert compare_text(committed, new.replace("label-free", "labelled"), Tolerance(abs=10)) != []
+    assert compare_text(committed, new.replace("\nlabel-free", " label-free"), Tolerance(abs=10)) != [], \
+        "a line break is not padding"
+
+
 def test_stdout_split_by_timing_compares_as_one_output_as_in_nbval():
     """A run may flush print() in two pieces where the committed run flushed one."""
     committed = [{"output_type": "stream", "name": "stdout", "text": "epoch 1 89.85%\nepoch 2 90.10%\n"}]
