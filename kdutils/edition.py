@@ -1,21 +1,28 @@
 """The student edition: each notebook of ``notebooks/`` with its solutions replaced by stubs.
 
 In the instructor edition an auto-checked exercise is a code cell tagged ``solution`` whose answer
-sits between two marker lines::
+sits between two marker lines, and which ends with the exercise's check::
+
+    from kdutils.exercises import check_softmax_with_temperature
+
 
     def softmax_with_temperature(logits, T):
-        ### BEGIN SOLUTION: divide the logits by T, then take the softmax over the classes
-        return torch.softmax(logits / T, dim=-1)
+        ### BEGIN SOLUTION: a note for the instructor (never copied to the student edition)
+        ...
         ### END SOLUTION
 
 
     check_softmax_with_temperature(softmax_with_temperature)
 
 The student edition (``notebooks/student/``) keeps every other cell as it is, story, figures and
-outputs included. In a solution cell the lines between the markers become
-``raise NotImplementedError("<the hint>")``, the outputs are cleared, and the cell is tagged
-``raises-exception`` so nbval expects the stub to raise until the student writes the answer.
-Markdown cells tagged ``solution`` (worked answers) are left out.
+outputs included. In a solution cell the lines between the markers become a
+``raise NotImplementedError(...)`` whose message says how to ask for hints, ``hint("<exercise>")``
+and then ``hint("<exercise>", 2)``, the exercise being the check's name without ``check_``;
+the stepped hints live in ``kdutils.exercises.HINTS`` and never spell the answer, and ``hint`` is
+added to the cell's import from ``kdutils.exercises``. The outputs are cleared, and the cell is
+tagged ``raises-exception`` so nbval expects the stub to raise until the student writes the answer.
+Worked answers are left out: markdown cells tagged ``solution``, and in every markdown cell each
+``<details>`` block whose ``<summary>`` says "Solution" or "Answer" (the exercise questions stay).
 
 Like the instructor notebooks, each student notebook is then executed top to bottom in a fresh kernel
 (nbclient), so its outputs and execution counts come from a real run. The stubs are left unrun, with no
@@ -44,13 +51,14 @@ __all__ = ["SOLUTION_TAG", "StubError", "make_student_notebook", "student_editio
 SOLUTION_TAG = "solution"
 STUB_TAG = "raises-exception"  # nbval: this cell is expected to raise
 METADATA_KEY = "kdutils_student_edition"
-BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION:\s*(?P<hint>.+?)\s*$")
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\b")  # any note after it is for the instructor only
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 REPO = Path(__file__).resolve().parent.parent
 BANNER = (
     "> **Student edition.** Generated from [`../{name}`](../{name}) by `python -m kdutils.edition`: do not edit "
     "it by hand. Cells that start with a function to complete raise `NotImplementedError` until you write it; "
-    "the check at the end of the cell then tells you whether it is right, or which mistake it found."
+    "the check at the end of the cell then tells you whether it is right, or which mistake it found. Stuck? The "
+    "error message says how to ask for a hint, one step at a time."
 )
 
 
@@ -62,7 +70,38 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
+CHECK_CALL = re.compile(r"\bcheck_(?P<exercise>\w+)\(")
+EXERCISES_IMPORT = re.compile(r"^from kdutils\.exercises import (?P<names>[\w ,]+)$", re.M)
+STUB_MESSAGE = "write this function, then run the cell. Stuck? hint('{exercise}') gives a first hint, " \
+               "hint('{exercise}', 2) a stronger one."
+ANSWER_BLOCK = re.compile(r"<details\b[^>]*>\s*<summary\b[^>]*>(?P<summary>.*?)</summary>.*?</details>[ \t]*\n?",
+                          re.S | re.I)
+
+
+def _exercise(source: str, where: str) -> str:
+    """The exercise a solution cell checks: the name of its ``check_*`` call without ``check_``, one with hints."""
+    from .exercises import HINTS  # imported here: torch is needed only for notebooks with exercises
+
+    names = [name for name in CHECK_CALL.findall(source) if name in HINTS]
+    if not names:
+        raise StubError(f"{where} is tagged {SOLUTION_TAG!r} but calls no check of kdutils.exercises that has hints "
+                        "(kdutils.exercises.HINTS): add the check_<exercise>(...) call, or the exercise's hints.")
+    return names[-1]
+
+
+def _with_hint_import(source: str) -> str:
+    """The cell's source with ``hint`` imported from kdutils.exercises too (added to the import there is, if any)."""
+    existing = EXERCISES_IMPORT.search(source)
+    if existing is None:
+        return "from kdutils.exercises import hint\n" + source
+    names = [name.strip() for name in existing["names"].split(",")]
+    if "hint" in names:
+        return source
+    return source[: existing.end("names")] + ", hint" + source[existing.end("names"):]
+
+
 def _stub_source(source: str, where: str) -> str:
+    message = STUB_MESSAGE.format(exercise=_exercise(source, where))
     lines, out, inside = source.split("\n"), [], False
     stubs = 0
     for number, line in enumerate(lines, 1):
@@ -72,7 +111,7 @@ def _stub_source(source: str, where: str) -> str:
                 raise StubError(f"{where}, line {number}: BEGIN SOLUTION inside another solution block.")
             inside = True
             stubs += 1
-            out.append(f"{begin['indent']}raise NotImplementedError({json.dumps(begin['hint'])})")
+            out.append(f"{begin['indent']}raise NotImplementedError({json.dumps(message)})")
         elif END.match(line):
             if not inside:
                 raise StubError(f"{where}, line {number}: END SOLUTION without BEGIN SOLUTION.")
@@ -82,8 +121,22 @@ def _stub_source(source: str, where: str) -> str:
     if inside:
         raise StubError(f"{where}: BEGIN SOLUTION is never closed by ### END SOLUTION.")
     if stubs == 0:
-        raise StubError(f"{where} is tagged {SOLUTION_TAG!r} but has no '### BEGIN SOLUTION: <hint>' line.")
-    return "\n".join(out)
+        raise StubError(f"{where} is tagged {SOLUTION_TAG!r} but has no '### BEGIN SOLUTION' line.")
+    return _with_hint_import("\n".join(out))
+
+
+def _without_answers(source: str, where: str) -> str:
+    """A markdown cell's source without its worked answers: ``<details>`` blocks summarised "Solution" or "Answer"."""
+
+    def drop(block: re.Match) -> str:
+        return "" if re.search(r"solution|answer", block["summary"], re.I) else block[0]
+
+    text = ANSWER_BLOCK.sub(drop, source)
+    if text == source:
+        return source
+    if text.count("</details>") > len(re.findall(r"<details\b", text)):
+        raise StubError(f"{where}: a worked answer holds a nested <details> block, which the generator cannot cut out.")
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
 def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | None = None) -> dict:
@@ -98,6 +151,12 @@ def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | No
     for index, cell in enumerate(student["cells"]):
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_TAG not in tags:
+            if cell["cell_type"] == "markdown":
+                text = _without_answers(_source(cell), f"{name}, cell {index}")
+                if text != _source(cell):
+                    if not text.strip():
+                        continue  # the cell held nothing but worked answers
+                    cell["source"] = text.splitlines(keepends=True)
             cells.append(cell)
             continue
         if cell["cell_type"] == "markdown":

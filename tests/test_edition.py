@@ -1,6 +1,7 @@
 """The student edition: generated from the instructor notebooks, solutions replaced by stubs that raise."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -23,7 +24,7 @@ def code(source, tags=(), outputs=None, count=3):
 
 SOLUTION = (
     "def softmax_t(logits, T):\n"
-    "    ### BEGIN SOLUTION: divide the logits by T, then softmax over the classes\n"
+    "    ### BEGIN SOLUTION: divide the logits by T, then softmax over the classes (for the instructor only)\n"
     "    scaled = logits / T\n"
     "    return scaled.softmax(dim=-1)\n"
     "    ### END SOLUTION\n"
@@ -33,7 +34,12 @@ SOLUTION = (
 )
 
 
-def test_a_solution_cell_becomes_a_stub_that_raises_with_the_hint():
+STUB_LINE = ("    raise NotImplementedError(\"write this function, then run the cell. Stuck? "
+             "hint('softmax_with_temperature') gives a first hint, "
+             "hint('softmax_with_temperature', 2) a stronger one.\")\n")
+
+
+def test_a_solution_cell_becomes_a_stub_that_says_how_to_ask_for_hints():
     instructor = notebook({"cell_type": "markdown", "id": "m", "metadata": {}, "source": ["# Title"]},
                           code("x = 1", outputs=[]), code(SOLUTION, tags=["solution"]))
     student = make_student_notebook(instructor, "03_x.ipynb")
@@ -42,10 +48,12 @@ def test_a_solution_cell_becomes_a_stub_that_raises_with_the_hint():
     assert title == instructor["cells"][0] and plain == instructor["cells"][1]
     source = "".join(stub["source"])
     assert source == (
+        "from kdutils.exercises import hint\n"
         "def softmax_t(logits, T):\n"
-        '    raise NotImplementedError("divide the logits by T, then softmax over the classes")\n'
+        + STUB_LINE +
         "\n\ncheck_softmax_with_temperature(softmax_t)"
     )
+    assert "divide the logits" not in source  # the instructor's note is not a hint: it spelt the answer
     assert stub["outputs"] == [] and stub["execution_count"] is None
     assert stub["metadata"]["tags"] == ["raises-exception"]
     assert "scaled" not in source
@@ -55,9 +63,70 @@ def test_a_solution_cell_becomes_a_stub_that_raises_with_the_hint():
 def test_the_stub_really_raises_and_the_rest_of_the_cell_still_defines_the_function():
     stub = "".join(make_student_notebook(notebook(code(SOLUTION, tags=["solution"])), "n")["cells"][1]["source"])
     namespace = {"check_softmax_with_temperature": lambda f: f(None, 1.0)}
-    with pytest.raises(NotImplementedError, match="divide the logits by T"):
+    with pytest.raises(NotImplementedError, match=r"hint\('softmax_with_temperature'\)"):
         exec(stub, namespace)
-    assert callable(namespace["softmax_t"])
+    assert callable(namespace["softmax_t"]) and callable(namespace["hint"])
+
+
+@pytest.mark.parametrize(
+    ("imports", "expected"),
+    [
+        ("from kdutils.exercises import check_softmax_with_temperature\n",
+         "from kdutils.exercises import check_softmax_with_temperature, hint\n"),
+        ("from kdutils.exercises import check_softmax_with_temperature, hint\n",
+         "from kdutils.exercises import check_softmax_with_temperature, hint\n"),
+        ("import torch\n", "from kdutils.exercises import hint\nimport torch\n"),
+    ],
+)
+def test_the_stub_imports_hint_once(imports, expected):
+    cell = make_student_notebook(notebook(code(imports + SOLUTION, tags=["solution"])), "n")["cells"][1]
+    stub = "".join(cell["source"])
+    assert stub.startswith(expected) and stub.count("hint\n") == 1
+
+
+def test_a_solution_cell_must_call_a_check_that_has_hints():
+    source = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\ncheck_nothing_known(f)"
+    with pytest.raises(StubError, match="calls no check of kdutils.exercises that has hints"):
+        make_student_notebook(notebook(code(source, tags=["solution"])), "bad.ipynb")
+
+
+def markdown(source, tags=()):
+    return {"cell_type": "markdown", "id": "m", "metadata": {"tags": list(tags)}, "source": source}
+
+
+EXERCISES = (
+    "## Exercises\n\n"
+    "**1.** Compute the precision.\n\n"
+    "<details>\n<summary>Solution</summary>\n\n```python\nprecision = matrix.diag() / matrix.sum(dim=0)\n```\n"
+    "Expected outcome: Shirt is last.\n</details>\n\n"
+    "**2.** Is the teacher calibrated?\n\n"
+    "<details><summary><b>Answer</b></summary>\nIt is overconfident.\n</details>\n\n"
+    "**3.** Where does the data come from?\n\n"
+    "<details>\n<summary>Where to look</summary>\nThe data notebook.\n</details>\n"
+)
+
+
+def test_worked_answers_in_details_blocks_are_cut_out_and_the_questions_kept():
+    student = make_student_notebook(notebook(markdown(EXERCISES)), "n")
+    text = "".join(student["cells"][1]["source"])
+    assert "matrix.sum(dim=0)" not in text and "Shirt is last" not in text and "overconfident" not in text
+    assert "<summary>Solution" not in text and "Answer" not in text
+    assert "**1.** Compute the precision." in text and "**2.** Is the teacher calibrated?" in text
+    assert "<summary>Where to look</summary>" in text and "The data notebook." in text  # not an answer: kept
+    assert "\n\n\n" not in text
+
+
+def test_a_markdown_cell_that_holds_only_an_answer_is_left_out_and_other_cells_are_untouched():
+    answer_only = markdown("<details><summary>Solution</summary>\n42\n</details>\n")
+    plain = markdown(["# Title\n", "\n", "Some *story*.\n"])
+    student = make_student_notebook(notebook(answer_only, plain), "n")
+    assert [c["source"] for c in student["cells"][1:]] == [plain["source"]]
+
+
+def test_a_nested_details_block_inside_an_answer_is_a_clear_error():
+    nested = markdown("<details><summary>Solution</summary>\n<details><summary>More</summary>x</details>\ny</details>")
+    with pytest.raises(StubError, match="nested <details>"):
+        make_student_notebook(notebook(nested), "n.ipynb")
 
 
 def test_worked_answers_in_markdown_are_left_out():
@@ -69,13 +138,14 @@ def test_worked_answers_in_markdown_are_left_out():
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("def f():\n    return 1", "has no '### BEGIN SOLUTION: <hint>' line"),
+        ("def f():\n    return 1", "has no '### BEGIN SOLUTION' line"),
         ("def f():\n    ### BEGIN SOLUTION: hint\n    return 1", "never closed"),
         ("def f():\n    return 1\n    ### END SOLUTION", "without BEGIN"),
         ("### BEGIN SOLUTION: a\n### BEGIN SOLUTION: b\n### END SOLUTION", "inside another"),
     ],
 )
 def test_malformed_solution_cells_are_clear_errors(source, message):
+    source += "\ncheck_gap_closed(f)"
     with pytest.raises(StubError, match=message):
         make_student_notebook(notebook(code(source, tags=["solution"])), "bad.ipynb")
 
@@ -139,8 +209,10 @@ def test_every_notebook_has_an_auto_checked_exercise_and_its_stub_raises():
         assert cells, f"{name} has no auto-checked exercise"
         for cell in cells:
             source = "".join(cell["source"])
-            assert "raise NotImplementedError(" in source and "check_" in source, name
+            assert "raise NotImplementedError(" in source and "check_" in source and "hint('" in source, name
         stubs += len(cells)
+        for cell in nb["cells"]:
+            assert not re.search(r"<summary>[^<]*(Solution|Answer)", "".join(cell["source"]), re.I), name
     assert stubs >= 10
 
 
@@ -148,3 +220,10 @@ def test_the_command_line_check_runs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "kdutils.edition", "--check", "--notebooks", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr  # an empty folder has an empty, up-to-date edition
+
+
+def test_the_committed_student_edition_holds_no_worked_answer():
+    for path in sorted((edition.REPO / "notebooks" / "student").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            assert not re.search(r"<summary>[^<]*(Solution|Answer)", text, re.I), f"{path.name}: regenerate it"

@@ -1,13 +1,22 @@
-"""Every exercise check passes a correct answer and names each classic mistake with its own diagnosis."""
+"""Every exercise check passes correct answers, names each classic mistake, and never crashes or hangs.
+
+The kinds of trouble a class runs into, each tested here: correct answers in another dtype or as numpy
+numbers, equivalent formulas, realistic bugs with their diagnosis, functions that raise, return NaN or
+the wrong type, or never return, and kdutils' own function handed in as the answer.
+"""
 
 import copy
+import threading
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kdutils import exercises
+from kdutils import exercises, losses
+from kdutils.analysis import expected_calibration_error
+from kdutils.ensembles import average_probabilities
 from kdutils.exercises import (
     CheckResult,
     check_add_to_bias,
@@ -22,8 +31,13 @@ from kdutils.exercises import (
     check_precision,
     check_reverse_kl,
     check_softmax_with_temperature,
+    hint,
 )
-from kdutils.losses import distillation_loss
+from kdutils.losses import distillation_loss, hint_loss, soft_targets
+from kdutils.models import count_parameters
+from kdutils.transfer import add_to_bias, gap_closed
+
+CHECKS = [getattr(exercises, name) for name in exercises.__all__ if name.startswith("check_")]
 
 
 def assert_passes(result: CheckResult) -> None:
@@ -36,6 +50,38 @@ def assert_diagnoses(result: CheckResult, *phrases: str) -> None:
     assert str(result).startswith("NOT YET: ")
     for phrase in phrases:
         assert phrase in result.message, f"expected {phrase!r} in: {result.message}"
+
+
+# --- what every check does, whatever the student's function does ----------------------------------------
+
+
+def test_there_are_twelve_checks_and_each_has_stepped_hints():
+    assert len(CHECKS) == 12
+    assert sorted(exercises.HINTS) == sorted(check.__name__.removeprefix("check_") for check in CHECKS)
+    assert all(len(steps) >= 2 for steps in exercises.HINTS.values())
+
+
+def test_a_hint_comes_one_step_at_a_time(capsys):
+    hint("precision")
+    first = capsys.readouterr().out
+    assert first.startswith("Hint 1 of 2: ") and "hint('precision', 2)" in first
+    hint("precision", 2)
+    second = capsys.readouterr().out
+    assert second.startswith("Hint 2 of 2: ") and "last hint" in second and second != first
+    hint("precision", 9)  # past the last: the last one again
+    assert capsys.readouterr().out == second
+    with pytest.raises(ValueError, match="the exercises are: .*precision"):
+        hint("precison")
+
+
+def test_no_hint_spells_an_answer():
+    # The hints of the old stubs were the answer in words; none of these may hold code of an answer.
+    answers = ["sum(dim=0)", "p.numel() for p", "dim=0).clamp", "T * T", "(distilled - scratch) / (teacher - scratch)",
+               "teacher_logits[idx]", "copy.deepcopy", "ceil(confidence * bins) - 1", ".mean(dim=0)",
+               "log_softmax(", "torch.no_grad()", "reduction='batchmean'", "randperm"]
+    for exercise, steps in exercises.HINTS.items():
+        for step in steps:
+            assert not [a for a in answers if a in step], (exercise, step)
 
 
 def test_a_check_prints_its_verdict(capsys):
@@ -56,23 +102,185 @@ def test_a_check_as_the_last_line_of_a_cell_shows_only_its_printed_verdict(capsy
     assert "CheckResult(passed=False)" in capsys.readouterr().out  # repr itself is unchanged
 
 
-def test_the_stub_of_the_student_edition_is_not_a_diagnosis():
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_the_stub_of_the_student_edition_goes_through_every_check(check):
     def stub(*args):
-        raise NotImplementedError("write the loss")
+        raise NotImplementedError("write the function")
 
-    with pytest.raises(NotImplementedError, match="write the loss"):
-        check_distillation_loss(stub)
-
-
-def test_an_error_in_the_students_code_is_reported_not_raised():
-    assert_diagnoses(check_gap_closed(lambda s, d, t: 1 / 0), "ZeroDivisionError")
+    with pytest.raises(NotImplementedError, match="write the function"):
+        check(stub)
 
 
-# --- the distillation loss: each classic bug has its own diagnosis ---------------------------------------
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_an_error_in_the_students_code_is_a_verdict_not_a_traceback(check):
+    assert_diagnoses(check(lambda *args: 1 / 0), "your function raised ZeroDivisionError: division by zero")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("returned", [None, "text", [1, 2], {"a": 1}, torch.zeros(2, 3, 4), np.ones(3)],
+                         ids=["None", "str", "list", "dict", "3-d tensor", "numpy array"])
+def test_a_result_of_the_wrong_kind_is_a_verdict_not_a_traceback(check, returned):
+    result = check(lambda *args: returned)
+    assert isinstance(result, CheckResult) and not result.passed
+
+
+@pytest.fixture
+def hanging():
+    """A function that never returns while the test runs (it is released afterwards, so no thread is left)."""
+    release = threading.Event()
+    yield lambda *args: release.wait(60)
+    release.set()
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_a_function_that_never_returns_times_out_with_a_clear_message(check, hanging, monkeypatch):
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.2)
+    result = check(hanging)
+    assert_diagnoses(result, "did not finish within 0.2 s", "restart the kernel")
+    assert result.message.startswith(exercises.TIMEOUT_MESSAGE)
+
+
+NAN = float("nan")
+RETURNS_NAN = {
+    check_parameter_count: lambda model: NAN,
+    check_precision: lambda matrix: torch.full((len(matrix),), NAN),
+    check_softmax_with_temperature: lambda z, T: z * NAN,
+    check_distillation_loss: lambda s, y, t, T, alpha: (s * NAN).sum(),
+    check_gap_closed: lambda s, d, t: np.float32(NAN),
+    check_expected_calibration_error: lambda p, y, bins: torch.tensor(NAN),
+    check_hint_loss: lambda p, t: (p * NAN).mean(),
+    check_ensemble_average: lambda ls, T: ls[0] * NAN,
+    check_reverse_kl: lambda s, t: (s * NAN).mean(),
+}
+
+
+@pytest.mark.parametrize("check", list(RETURNS_NAN), ids=lambda c: c.__name__)
+def test_nan_from_the_students_function_is_reported_as_such(check):
+    assert_diagnoses(check(RETURNS_NAN[check]), "your function returned NaN")
+
+
+LIBRARY = [
+    (check_parameter_count, count_parameters, "count_parameters"),
+    (check_softmax_with_temperature, soft_targets, "soft_targets"),
+    (check_distillation_loss, distillation_loss, "distillation_loss"),
+    (check_gap_closed, gap_closed, "gap_closed"),
+    (check_add_to_bias, add_to_bias, "add_to_bias"),
+    (check_expected_calibration_error, expected_calibration_error, "expected_calibration_error"),
+    (check_hint_loss, hint_loss, "hint_loss"),
+    (check_ensemble_average, average_probabilities, "average_probabilities"),
+]
+
+
+@pytest.mark.parametrize(("check", "library", "name"), LIBRARY, ids=[name for _, _, name in LIBRARY])
+def test_kdutils_own_function_is_named_not_passed(check, library, name):
+    assert_diagnoses(check(library), "kdutils.", name, "write it yourself")
+
+
+def test_a_function_that_calls_kdutils_own_answer_is_named_not_passed():
+    assert_diagnoses(check_distillation_loss(lambda s, y, t, T, alpha: distillation_loss(s, y, t, T=T, alpha=alpha)),
+                     "calls, distillation_loss")
+    assert_diagnoses(check_distillation_loss(lambda s, y, t, T, a: losses.distillation_loss(s, y, t, T, a)),
+                     "distillation_loss")
+    assert_diagnoses(check_ensemble_average(lambda ls, T: [average_probabilities(ls, T)][0]), "average_probabilities")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.softmax(z / T, dim=-1)), "softmax")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: F.log_softmax(z / T, dim=-1).exp()), "log_softmax")
+
+
+def test_a_helper_of_the_students_own_with_a_library_name_is_not_mistaken_for_it():
+    namespace = {}
+    exec(  # as in a notebook: the student's own softmax, used by their answer
+        "import torch\n"
+        "def softmax(z):\n"
+        "    e = torch.exp(z - z.max(dim=-1, keepdim=True).values)\n"
+        "    return e / e.sum(dim=-1, keepdim=True)\n"
+        "def my_softmax(z, T):\n"
+        "    return softmax(z / T)\n",
+        namespace,
+    )
+    assert_passes(check_softmax_with_temperature(namespace["my_softmax"]))
+    # The distillation step may, and should, use kdutils' loss: only the loss exercise forbids it.
+    assert_passes(check_distillation_step(correct_step))
+
+
+# --- notebook 01: parameter count ---------------------------------------------------------------------------
+
+
+def test_parameter_count_check():
+    assert_passes(check_parameter_count(lambda m: sum(p.numel() for p in m.parameters())))
+    assert_passes(check_parameter_count(lambda m: np.int64(sum(p.numel() for p in m.parameters()))))
+    assert_passes(check_parameter_count(lambda m: torch.tensor(sum(p.numel() for p in m.parameters()))))
+    assert_passes(check_parameter_count(lambda m: float(sum(np.prod(p.shape) for p in m.parameters()))))
+    weights_only = lambda m: sum(p.numel() for name, p in m.named_parameters() if name.endswith("weight"))  # noqa: E731
+    assert_diagnoses(check_parameter_count(weights_only), "not the biases")
+    assert_diagnoses(check_parameter_count(lambda m: len(list(m.parameters()))), "not numbers")
+    assert_diagnoses(check_parameter_count(lambda m: sum(v.numel() for v in m.state_dict().values())),
+                     "state_dict", "buffers")
+    linear_only = lambda m: sum(p.numel() for l in m.modules() if isinstance(l, nn.Linear) for p in l.parameters())  # noqa: E731, E741
+    assert_diagnoses(check_parameter_count(linear_only), "only the nn.Linear layers")
+
+
+# --- notebook 02: precision ---------------------------------------------------------------------------------
+
+
+def test_precision_check():
+    assert_passes(check_precision(lambda m: m.diag() / m.sum(dim=0).clamp(min=1)))
+    assert_passes(check_precision(lambda m: torch.nan_to_num(m.diag().double() / m.sum(dim=0))))
+    assert_passes(check_precision(lambda m: np.nan_to_num(np.diag(m.numpy()) / m.numpy().sum(axis=0))))
+    assert_passes(check_precision(lambda m: [float(m[j, j] / max(int(m[:, j].sum()), 1)) for j in range(len(m))]))
+    assert_diagnoses(check_precision(lambda m: m.diag() / m.sum(dim=1).clamp(min=1)), "that is recall")
+    assert_diagnoses(check_precision(lambda m: 100 * m.diag() / m.sum(dim=0).clamp(min=1)), "percentages")
+    assert_diagnoses(check_precision(lambda m: m.diag() / m.sum(dim=0)), "returned NaN for class 2",
+                     "never predicted", "0 / 0")
+    assert_diagnoses(check_precision(lambda m: m.diag()[:3] / m.sum(dim=0)[:3]), "one precision per class")
+    assert_diagnoses(check_precision(lambda m: m.diag() // m.sum(dim=0).clamp(min=1)), "divided integers with //")
+
+
+# --- notebook 03: softmax with a temperature -----------------------------------------------------------------
+
+
+def stable_softmax(z, T):
+    e = torch.exp(z / T - (z / T).max(dim=-1, keepdim=True).values)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def test_softmax_with_temperature_check():
+    assert_passes(check_softmax_with_temperature(stable_softmax))
+    assert_passes(check_softmax_with_temperature(lambda z, T: stable_softmax(z.double(), T)))  # float64 is fine
+    assert_passes(check_softmax_with_temperature(lambda z, T: stable_softmax(z, T).numpy()))
+
+    def only_large_maxima(z, T):  # guards against overflow only: exp(-990) still underflows to 0
+        z = z / T
+        e = torch.exp(z - z.max(dim=-1, keepdim=True).values.clamp(min=0))
+        return e / e.sum(dim=-1, keepdim=True)
+
+    def unstable(z, T):
+        e = torch.exp(z / T)
+        return e / e.sum(dim=-1, keepdim=True)
+
+    assert_diagnoses(check_softmax_with_temperature(unstable), "exp(1000) overflows", "maximum")
+    assert_diagnoses(check_softmax_with_temperature(only_large_maxima), "[-1000.0, -990.0, -1010.0]", "underflows")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: stable_softmax(z * T * T, T)), "multiplied")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: stable_softmax(z.T, T).T), "dim 0")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: stable_softmax(z, 1.0)), "does not depend on T")
+    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.exp(z / T)), "do not sum to 1")
+
+
+# --- notebook 04: the distillation loss ----------------------------------------------------------------------
 
 
 def correct_loss(s, y, t, T, alpha):
     soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+
+def log_target_loss(s, y, t, T, alpha):  # the same KL, with the teacher's log-probabilities, in float64
+    soft = F.kl_div(F.log_softmax(s.double() / T, dim=1), F.log_softmax(t.double() / T, dim=1), log_target=True,
+                    reduction="batchmean")
+    return alpha * T**2 * soft + (1 - alpha) * F.cross_entropy(s.double(), y)
+
+
+def soft_cross_entropy_loss(s, y, t, T, alpha):  # the PyTorch tutorial's form: KL + the teacher's entropy
+    soft = -(F.softmax(t / T, dim=1) * F.log_softmax(s / T, dim=1)).sum(dim=1).mean()
     return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
 
 
@@ -106,31 +314,60 @@ def mean_and_no_t_squared(s, y, t, T, alpha):
     return alpha * soft + (1 - alpha) * F.cross_entropy(s, y)
 
 
+def cross_entropy_with_mean(s, y, t, T, alpha):  # the soft cross-entropy form, averaged over the classes too
+    soft = -(F.softmax(t / T, dim=1) * F.log_softmax(s / T, dim=1)).mean()
+    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+
 def hard_term_at_temperature(s, y, t, T, alpha):
     soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
     return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s / T, y)
+
+
+def defaults_hard_coded(s, y, t, T, alpha):
+    return correct_loss(s, y, t, 4.0, 0.9)
 
 
 def detached(s, y, t, T, alpha):
     return correct_loss(s.detach(), y, t, T, alpha)
 
 
+def soft_term_detached(s, y, t, T, alpha):
+    soft = F.kl_div(F.log_softmax(s.detach() / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+
+def plus_one(s, y, t, T, alpha):
+    return correct_loss(s, y, t, T, alpha) + 1.0
+
+
 def test_correct_losses_pass():
     assert_passes(check_distillation_loss(correct_loss))
-    assert_passes(check_distillation_loss(lambda s, y, t, T, alpha: distillation_loss(s, y, t, T=T, alpha=alpha)))
+    assert_passes(check_distillation_loss(log_target_loss))
+    assert_passes(check_distillation_loss(lambda s, y, t, T, alpha: correct_loss(s, y, t, T, alpha).reshape(1)))
+
+
+def test_the_soft_cross_entropy_passes_and_the_check_says_how_it_differs_from_kl():
+    result = check_distillation_loss(soft_cross_entropy_loss)
+    assert_passes(result)
+    assert "teacher's entropy" in result.message and "same student" in result.message
 
 
 @pytest.mark.parametrize(
     ("buggy", "phrases"),
     [
-        (log_of_logits, ["NaN", "log of logits", "log_softmax"]),
+        (log_of_logits, ["returned NaN", "log of a negative number", "log_softmax"]),
         (mean_reduction, ["10x too small", "reduction='mean'", "batchmean"]),
         (missing_t_squared, ["shrinks like 1/T**2", "multiply the soft term by T**2"]),
         (kl_wrong_direction, ["KL(student || teacher)"]),
         (alpha_on_the_other_term, ["alpha weights the other term"]),
         (mean_and_no_t_squared, ["10x too small", "ALSO", "1/T**2"]),
+        (cross_entropy_with_mean, ["10x too small"]),
         (hard_term_at_temperature, ["cross-entropy with the hard labels uses the temperature"]),
         (detached, ["no gradient"]),
+        (soft_term_detached, ["right value but the wrong gradient", "detached"]),
+        (defaults_hard_coded, ["at T = 2.0, alpha = 0.5"]),
+        (plus_one, ["gradient is right but the value is not"]),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )
@@ -143,9 +380,10 @@ def test_a_loss_that_is_not_one_number_is_diagnosed():
         return F.cross_entropy(s, y, reduction="none")
 
     assert_diagnoses(check_distillation_loss(per_example), "one number for the batch")
+    assert_diagnoses(check_distillation_loss(lambda *args: correct_loss(*args).item()), "as a tensor")
 
 
-# --- one training step -------------------------------------------------------------------------------
+# --- notebook 04: one training step ------------------------------------------------------------------------
 
 
 def correct_step(student, teacher, optimizer, images, labels, T, alpha):
@@ -159,138 +397,145 @@ def correct_step(student, teacher, optimizer, images, labels, T, alpha):
     return loss
 
 
-def teacher_in_train_mode(student, teacher, optimizer, images, labels, T, alpha):
-    with torch.no_grad():
+def step_with(student, teacher, optimizer, images, labels, T, alpha, *, train_mode=False, teacher_grad=False,
+              zero_grad=True, steps=1, loss_T=None, loss_alpha=None, zero_after_backward=False):
+    """A distillation step with one realistic bug switched on."""
+    if not train_mode:
+        teacher.eval()
+    with torch.set_grad_enabled(teacher_grad):
         teacher_logits = teacher(images)
-    loss = distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha)
-    optimizer.zero_grad()
+    loss = distillation_loss(student(images), labels, teacher_logits, T=loss_T or T,
+                             alpha=alpha if loss_alpha is None else loss_alpha)
+    if zero_grad and not zero_after_backward:
+        optimizer.zero_grad()
     loss.backward()
-    optimizer.step()
+    if zero_after_backward:
+        optimizer.zero_grad()
+    for _ in range(steps):
+        optimizer.step()
 
 
-def teacher_with_gradients(student, teacher, optimizer, images, labels, T, alpha):
-    teacher.eval()
-    loss = distillation_loss(student(images), labels, teacher(images), T=T, alpha=alpha)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-
-def no_zero_grad(student, teacher, optimizer, images, labels, T, alpha):
-    teacher.eval()
-    with torch.no_grad():
-        teacher_logits = teacher(images)
-    distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha).backward()
-    optimizer.step()
-
-
-def no_step(student, teacher, optimizer, images, labels, T, alpha):
-    teacher.eval()
-    with torch.no_grad():
-        teacher_logits = teacher(images)
-    optimizer.zero_grad()
-    distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha).backward()
-
-
-def test_distillation_step_check():
+def test_correct_steps_pass():
     assert_passes(check_distillation_step(correct_step))
-    assert_diagnoses(check_distillation_step(teacher_in_train_mode), "train() mode", "teacher.eval()")
-    assert_diagnoses(check_distillation_step(teacher_with_gradients), "torch.no_grad()")
-    assert_diagnoses(check_distillation_step(no_zero_grad), "optimizer.zero_grad()")
-    assert_diagnoses(check_distillation_step(no_step), "did not move")
 
-
-# --- one epoch with cached teacher logits ------------------------------------------------------------
-
-
-def correct_epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
-    order = torch.randperm(len(y), generator=generator)
-    for begin in range(0, len(y), batch_size):
-        idx = order[begin : begin + batch_size]
-        loss = loss_fn(student(x[idx]), y[idx], teacher_logits[idx])
-        optimizer.zero_grad()
-        loss.backward()
+    def student_zero_grad(student, teacher, optimizer, images, labels, T, alpha):  # same effect as the optimizer's
+        teacher.eval()
+        with torch.inference_mode():
+            teacher_logits = teacher(images).clone()
+        student.zero_grad()
+        (alpha * T * T * F.kl_div(F.log_softmax(student(images) / T, dim=1), F.softmax(teacher_logits / T, dim=1),
+                                  reduction="batchmean")
+         + (1 - alpha) * F.cross_entropy(student(images), labels)).backward()
         optimizer.step()
 
+    assert_passes(check_distillation_step(student_zero_grad))
 
-def teacher_out_of_step(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
-    order = torch.randperm(len(y), generator=generator)
-    for begin in range(0, len(y), batch_size):
-        idx = order[begin : begin + batch_size]
-        loss = loss_fn(student(x[idx]), y[idx], teacher_logits[begin : begin + batch_size])  # unshuffled rows
-        optimizer.zero_grad()
+
+@pytest.mark.parametrize(
+    ("bug", "phrases"),
+    [
+        (dict(train_mode=True), ["train() mode", "teacher.eval()"]),
+        (dict(teacher_grad=True), ["torch.no_grad()"]),
+        (dict(zero_grad=False), ["optimizer.zero_grad()"]),
+        (dict(steps=0), ["never called optimizer.step()"]),
+        (dict(steps=2), ["optimizer.step() 2 times"]),
+        (dict(loss_T=4.0, loss_alpha=0.9), ["ignored the T = 2.5 and alpha = 0.6", "defaults"]),
+        (dict(loss_alpha=0.9), ["at T = 2.5, alpha = 0.6 the student's new weights differ"]),
+        (dict(zero_after_backward=True), ["did not move"]),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
+)
+def test_each_step_bug_gets_its_diagnosis(bug, phrases):
+    def buggy(*args):
+        return step_with(*args, **bug)
+
+    assert_diagnoses(check_distillation_step(buggy), *phrases)
+
+
+def test_a_step_with_an_optimizer_of_its_own_is_caught():
+    def own_optimizer(student, teacher, optimizer, images, labels, T, alpha):
+        step_with(student, teacher, torch.optim.SGD(student.parameters(), lr=0.01), images, labels, T, alpha)
+
+    assert_diagnoses(check_distillation_step(own_optimizer), "optimizer you were given")
+
+
+# --- notebook 05: one epoch with cached teacher logits, and the gap closed ------------------------------------
+
+
+def epoch_with(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn, *, order=None,
+               teacher_rows=False, size=None, zero_grad=True, step=True, drop_last=False):
+    """An epoch with one realistic bug switched on (``order``: a function of n and the generator)."""
+    n = len(y)
+    idx_all = order(n, generator) if order else torch.randperm(n, generator=generator)
+    size = size or batch_size
+    for begin in range(0, n, size):
+        idx = idx_all[begin : begin + size]
+        if drop_last and len(idx) < size:
+            break
+        rows = slice(begin, begin + size) if teacher_rows else idx
+        loss = loss_fn(student(x[idx]), y[idx], teacher_logits[rows])
+        if zero_grad:
+            optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        if step:
+            optimizer.step()
 
 
-def unshuffled(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
-    for begin in range(0, len(y), batch_size):
-        rows = slice(begin, begin + batch_size)
-        loss = loss_fn(student(x[rows]), y[rows], teacher_logits[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+def correct_epoch(*args):
+    epoch_with(*args)
 
 
-def half_an_epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
-    order = torch.randperm(len(y), generator=generator)[: len(y) // 2]
-    for begin in range(0, len(order), batch_size):
-        idx = order[begin : begin + batch_size]
-        loss_fn(student(x[idx]), y[idx], teacher_logits[idx]).backward()
-
-
-def test_epoch_alignment_check():
+def test_correct_epochs_pass():
     assert_passes(check_epoch_alignment(correct_epoch))
-    assert_diagnoses(check_epoch_alignment(teacher_out_of_step), "out of step with the shuffled batch",
-                     "teacher_logits[idx]")
-    assert_diagnoses(check_epoch_alignment(unshuffled), "does not shuffle")
-    assert_diagnoses(check_epoch_alignment(half_an_epoch), "exactly once")
+
+    def with_a_data_loader(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        data = torch.utils.data.TensorDataset(x, y, teacher_logits)
+        for xb, yb, tb in torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator):
+            loss = loss_fn(student(xb), yb, tb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    assert_passes(check_epoch_alignment(with_a_data_loader))
 
 
-# --- softmax with temperature, parameter count, precision, gap closed, bias, ECE, hint loss ----------------
+@pytest.mark.parametrize(
+    ("bug", "phrases"),
+    [
+        (dict(teacher_rows=True), ["out of step with the shuffled batch", "teacher_logits[idx]"]),
+        (dict(order=lambda n, g: torch.arange(n)), ["does not shuffle"]),
+        (dict(order=lambda n, g: torch.randperm(n)), ["same seed gave different orders", "generator=generator"]),
+        (dict(order=lambda n, g: torch.randperm(n, generator=torch.Generator().manual_seed(0))),
+         ["another seed gave the same order"]),
+        (dict(order=lambda n, g: torch.randperm(n, generator=g)[: n // 2]), ["exactly once"]),
+        (dict(drop_last=True), ["exactly once"]),
+        (dict(size=128), ["batch_size = 8", "[43]"]),
+        (dict(step=False), ["did not change", "optimizer.step()"]),
+        (dict(zero_grad=False), ["never cleared the gradients"]),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
+)
+def test_each_epoch_bug_gets_its_diagnosis(bug, phrases):
+    def buggy(*args):
+        return epoch_with(*args, **bug)
 
-
-def test_softmax_with_temperature_check():
-    assert_passes(check_softmax_with_temperature(lambda z, T: torch.softmax(z / T, dim=-1)))
-
-    def by_hand(z, T):  # correct and stable: subtract the row maximum
-        e = torch.exp(z / T - (z / T).max(dim=-1, keepdim=True).values)
-        return e / e.sum(dim=-1, keepdim=True)
-
-    assert_passes(check_softmax_with_temperature(by_hand))
-    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.softmax(z * T, dim=-1)), "multiplied")
-    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.softmax(z / T, dim=0)), "dim 0")
-    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.softmax(z, dim=-1)), "does not depend on T")
-    assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.exp(z / T)), "do not sum to 1")
-
-    def unstable(z, T):
-        e = torch.exp(z / T)
-        return e / e.sum(dim=-1, keepdim=True)
-
-    assert_diagnoses(check_softmax_with_temperature(unstable), "overflows")
-
-
-def test_parameter_count_check():
-    assert_passes(check_parameter_count(lambda m: sum(p.numel() for p in m.parameters())))
-    weights_only = lambda m: sum(p.numel() for name, p in m.named_parameters() if name.endswith("weight"))  # noqa: E731
-    assert_diagnoses(check_parameter_count(weights_only), "not the biases")
-    assert_diagnoses(check_parameter_count(lambda m: len(list(m.parameters()))), "not numbers")
-
-
-def test_precision_check():
-    assert_passes(check_precision(lambda m: m.diag() / m.sum(dim=0).clamp(min=1)))
-    assert_diagnoses(check_precision(lambda m: m.diag() / m.sum(dim=1).clamp(min=1)), "that is recall")
-    assert_diagnoses(check_precision(lambda m: 100 * m.diag() / m.sum(dim=0).clamp(min=1)), "percentages")
-    assert_diagnoses(check_precision(lambda m: m.diag() / m.sum(dim=0)), "0 / 0")
+    assert_diagnoses(check_epoch_alignment(buggy), *phrases)
 
 
 def test_gap_closed_check():
     assert_passes(check_gap_closed(lambda s, d, t: (d - s) / (t - s)))
+    assert_passes(check_gap_closed(lambda s, d, t: np.float32((d - s) / (t - s))))
+    assert_passes(check_gap_closed(lambda s, d, t: torch.tensor((d - s) / (t - s), dtype=torch.float64)))
+    assert_passes(check_gap_closed(lambda s, d, t: 1 - (t - d) / (t - s)))
     assert_diagnoses(check_gap_closed(lambda s, d, t: 100 * (d - s) / (t - s)), "not a percentage")
     assert_diagnoses(check_gap_closed(lambda s, d, t: min(max((d - s) / (t - s), 0), 1)), "do not clip",
                      "born-again")
     assert_diagnoses(check_gap_closed(lambda s, d, t: (d - s) / (t - d)), "teacher - scratch")
     assert_diagnoses(check_gap_closed(lambda s, d, t: (s - d) / (t - s)), "sign is reversed")
+    assert_diagnoses(check_gap_closed(lambda s, d, t: round((d - s) / (t - s), 2)), "do not round")
+
+
+# --- notebook 06: the bias correction --------------------------------------------------------------------
 
 
 def correct_add_to_bias(model, cls, shift):
@@ -300,72 +545,107 @@ def correct_add_to_bias(model, cls, shift):
     return shifted
 
 
-def in_place(model, cls, shift):
+def shift_with(model, cls, shift, *, copy_model=True, every=False, weights=False, set_to=False, cls_=None,
+               shift_=None):
+    shifted = copy.deepcopy(model) if copy_model else model
+    cls, shift = cls if cls_ is None else cls_, shift if shift_ is None else shift_
     with torch.no_grad():
-        model.fc2.bias[cls] += shift
-    return model
-
-
-def every_class(model, cls, shift):
-    shifted = copy.deepcopy(model)
-    with torch.no_grad():
-        shifted.fc2.bias += shift
-    return shifted
-
-
-def weights_not_bias(model, cls, shift):
-    shifted = copy.deepcopy(model)
-    with torch.no_grad():
-        shifted.fc2.weight[cls] += shift
+        if every:
+            shifted.fc2.bias += shift
+        elif weights:
+            shifted.fc2.weight[cls] += shift
+        elif set_to:
+            shifted.fc2.bias[cls] = shift
+        else:
+            shifted.fc2.bias[cls] += shift
     return shifted
 
 
 def test_add_to_bias_check():
     assert_passes(check_add_to_bias(correct_add_to_bias))
-    assert_diagnoses(check_add_to_bias(in_place), "changed the model it was given", "copy.deepcopy")
-    assert_diagnoses(check_add_to_bias(every_class), "every class")
-    assert_diagnoses(check_add_to_bias(lambda m, c, s: correct_add_to_bias(m, c - 1, s)), "you shifted class 6")
-    assert_diagnoses(check_add_to_bias(weights_not_bias), "not its weights")
+
+    def via_the_last_linear(model, cls, shift):
+        shifted = copy.deepcopy(model)
+        last = [m for m in shifted.modules() if isinstance(m, nn.Linear)][-1]
+        last.bias.data[cls] = last.bias.data[cls] + np.float32(shift)
+        return shifted
+
+    assert_passes(check_add_to_bias(via_the_last_linear))
 
 
-def correct_ece(probabilities, labels, bins):
+@pytest.mark.parametrize(
+    ("bug", "phrases"),
+    [
+        (dict(copy_model=False), ["changed the model it was given", "copy.deepcopy"]),
+        (dict(every=True), ["every class"]),
+        (dict(weights=True), ["not its weights"]),
+        (dict(set_to=True), ["you set bias[7] to 2.5", "add shift"]),
+        (dict(cls_=7), ["asked for class 0, you shifted class 7"]),
+        (dict(shift_=2.5), ["rose by 2.5, not by shift = -1.25"]),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
+)
+def test_each_bias_bug_gets_its_diagnosis(bug, phrases):
+    def buggy(model, cls, shift):
+        return shift_with(model, cls, shift, **bug)
+
+    assert_diagnoses(check_add_to_bias(buggy), *phrases)
+
+
+# --- notebook 07: expected calibration error ---------------------------------------------------------------
+
+
+def ece_with(probabilities, labels, bins, *, binning="ceil", weighted=True, percent=False):
     confidence, predicted = probabilities.max(dim=1)
     correct = (predicted == labels).float()
-    which = (confidence * bins).ceil().long().clamp(1, bins) - 1
-    total = 0.0
+    if binning == "ceil":
+        which = (confidence * bins).ceil().long().clamp(1, bins) - 1
+    elif binning == "floor":
+        which = (confidence * bins).floor().long().clamp(max=bins - 1)
+    else:  # bucketize: edges[i-1] < x <= edges[i], the same (lo, hi] bins as ceil
+        which = torch.bucketize(confidence, torch.linspace(0, 1, bins + 1)[1:-1])
+    total, gaps = 0.0, []
     for k in range(bins):
         members = which == k
         if members.any():
-            total += members.float().mean() * (correct[members].mean() - confidence[members].mean()).abs()
-    return float(total)
+            gap = (correct[members].mean() - confidence[members].mean()).abs()
+            total += members.float().mean() * gap
+            gaps.append(gap)
+    result = float(total) if weighted else float(sum(gaps) / len(gaps))
+    return 100 * result if percent else result
 
 
 def test_ece_check():
-    assert_passes(check_expected_calibration_error(correct_ece))
-    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: 100 * correct_ece(p, y, b)), "percentage")
+    assert_passes(check_expected_calibration_error(ece_with))
+    assert_passes(check_expected_calibration_error(lambda p, y, bins: ece_with(p, y, bins, binning="bucketize")))
+    assert_passes(check_expected_calibration_error(lambda p, y, bins: np.float32(ece_with(p.double(), y, bins))))
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, b, percent=True)), "percentage")
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, b, weighted=False)),
+                     "weight each bin")
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, b, binning="floor")),
+                     "on a bin edge", "ceil(confidence * bins) - 1")
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, 1)), "overall accuracy")
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, 15)), "used 15 bins when asked")
 
-    def unweighted(probabilities, labels, bins):
-        confidence, predicted = probabilities.max(dim=1)
-        correct = (predicted == labels).float()
-        which = (confidence * bins).ceil().long().clamp(1, bins) - 1
-        gaps = [(correct[which == k].mean() - confidence[which == k].mean()).abs() for k in range(bins)
-                if (which == k).any()]
-        return float(sum(gaps) / len(gaps))
 
-    assert_diagnoses(check_expected_calibration_error(unweighted), "weight each bin")
+# --- notebook 08: the hint loss ----------------------------------------------------------------------------
 
 
 def test_hint_loss_check():
     assert_passes(check_hint_loss(lambda p, t: F.mse_loss(p, t)))
+    assert_passes(check_hint_loss(lambda p, t: ((t - p) ** 2).double().mean()))
+    assert_passes(check_hint_loss(lambda p, t: ((p - t) ** 2).sum() / p.numel()))
     assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).sum()), "take their mean")
     assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).sum(dim=1).mean()), "average over both")
     assert_diagnoses(check_hint_loss(lambda p, t: (p - t).abs().mean()), "L1")
+    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).mean().sqrt()), "RMSE")
     assert_diagnoses(check_hint_loss(lambda p, t: F.cosine_similarity(p, t, dim=1).mean()), "cosine similarity")
+    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).mean().item()), "carries a gradient")
+    assert_diagnoses(check_hint_loss(lambda p, t: (p - t.detach()) .pow(2).mean() * 0 + ((p.detach() - t) ** 2).mean()
+                                     + 0 * p.sum()), "gradient is not")
 
 
-def test_there_are_at_least_ten_checks():
-    checks = [name for name in exercises.__all__ if name.startswith("check_")]
-    assert len(checks) >= 10
+# --- notebook 09: averaging an ensemble ----------------------------------------------------------------------
 
 
 def test_ensemble_average_check():
@@ -373,6 +653,8 @@ def test_ensemble_average_check():
         return torch.stack([torch.softmax(z / T, dim=1) for z in logits]).mean(dim=0)
 
     assert_passes(check_ensemble_average(right))
+    assert_passes(check_ensemble_average(lambda ls, T: right([z.double() for z in ls], T)))
+    assert_passes(check_ensemble_average(lambda ls, T: sum(torch.softmax(z / T, dim=1) for z in ls) / len(ls)))
     cases = [
         (lambda ls, T=1.0: torch.softmax(torch.stack(ls).mean(dim=0) / T, dim=1), "averaged the logits"),
         (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=1) for z in ls]).sum(dim=0), "take the mean"),
@@ -381,23 +663,30 @@ def test_ensemble_average_check():
         (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=0) for z in ls]).mean(dim=0), "over the examples"),
         (lambda ls, T=1.0: right(ls, T).log(), "log-probabilities"),
         (lambda ls, T=1.0: torch.stack([torch.softmax(z / T, dim=1) for z in ls]), "one distribution per member"),
+        (lambda ls, T=1.0: right(ls[:2], T), "differ from the expected ones"),  # forgets members after two
     ]
     for buggy, phrase in cases:
         assert_diagnoses(check_ensemble_average(buggy), phrase)
 
 
-def test_reverse_kl_check():
-    def reverse(s, t):
-        log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
-        return (log_s.exp() * (log_s - log_t)).sum(dim=-1).mean()
+# --- notebook 10: reverse KL ----------------------------------------------------------------------------------
 
+
+def reverse(s, t):
+    log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+    return (log_s.exp() * (log_s - log_t)).sum(dim=-1).mean()
+
+
+def test_reverse_kl_check():
     assert_passes(check_reverse_kl(reverse))
     assert_passes(check_reverse_kl(lambda s, t: F.kl_div(F.log_softmax(t, dim=-1), F.log_softmax(s, dim=-1),
                                                          reduction="batchmean", log_target=True)))
+    assert_passes(check_reverse_kl(lambda s, t: reverse(s.double(), t.double())))
     assert_diagnoses(check_reverse_kl(lambda s, t: reverse(t, s)), "forward KL")
     assert_diagnoses(check_reverse_kl(lambda s, t: reverse(s, t) * len(s)), "summed over the rows")
     assert_diagnoses(check_reverse_kl(lambda s, t: reverse(s, t) / s.shape[1]), "averaged over the vocabulary")
-    assert_diagnoses(check_reverse_kl(lambda s, t: (torch.log(s) - torch.log(t)).sum(-1).mean()), "NaN")
+    assert_diagnoses(check_reverse_kl(lambda s, t: (torch.log(s) - torch.log(t)).sum(-1).mean()), "returned NaN",
+                     "log_softmax")
 
     def detached(s, t):
         log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
