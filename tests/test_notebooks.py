@@ -115,3 +115,30 @@ def test_the_results_check_catches_a_number_no_output_shows():
     assert rows == [("teacher", "89.79% and 12.34% (notebook 02)")]
     shown = shown_numbers("teacher: test accuracy 89.79%, training accuracy 96.16%")
     assert [n for _, r in rows for n in numbers_in(r) if n not in shown] == ["12.34"]
+
+
+# --- other machines: tolerances, claims and progress bars ---------------------------------------------------
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
+def test_each_notebook_states_valid_tolerances_for_other_machines(path):
+    from kdutils.tolerance import parse_tolerance, tolerance_for
+
+    notebook = load(path)
+    stated = (notebook["metadata"].get("kdutils") or {}).get("tolerance")
+    assert parse_tolerance(stated) is not None, f"{path.name}: no notebook-level tolerance in its metadata"
+    for cell in code_cells(notebook):
+        tolerance_for(cell["metadata"], notebook["metadata"])  # raises on a malformed one
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
+def test_saved_progress_bars_read_as_they_ended_where_widgets_do_not_render(path):
+    for cell in code_cells(load(path)):
+        source = "".join(cell["source"])
+        assert "from tqdm" not in source, f"{path.name}: use kdutils.progress.tqdm, whose saved text is not '0%'"
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("data", {}).get("text/plain", "")) if WIDGET in output.get("data", {}) else ""
+            assert not text.strip().startswith(("0%", "  0%")) and "|  0%|" not in text and ":   0%|" not in text, (
+                f"{path.name}: a stored progress bar reads {text!r}")
