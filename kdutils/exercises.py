@@ -14,9 +14,11 @@ What a student can rely on, in every check:
 * any correct answer passes: a result in float64 or float32, a numpy scalar for a number, an
   equivalent formula;
 * what the student's function raises, returns (NaN, a wrong shape, not a tensor) or how long it
-  takes (``TIME_LIMIT`` seconds per call) becomes a verdict, never a traceback from the check;
+  takes (``TIME_LIMIT`` seconds for all of a check's calls together) becomes a verdict, never a
+  traceback from the check;
   only the stub's ``NotImplementedError`` goes through, so the cell stops there;
-* kdutils' own function, passed as the answer or called by it, is named as such, not passed.
+* kdutils' own function, passed as the answer or called by it (under any name, or wrapped in
+  ``functools.partial``), is named as such, not passed.
 
 Stuck students ask for hints, one step at a time: ``hint("precision")``, then ``hint("precision", 2)``.
 
@@ -34,6 +36,7 @@ import itertools
 import math
 import numbers
 import threading
+import time
 import types
 import warnings
 from collections.abc import Callable
@@ -67,7 +70,7 @@ __all__ = [
     "hint",
 ]
 
-TIME_LIMIT = 30.0  # seconds one call of the student's function may take before the check gives up on it
+TIME_LIMIT = 30.0  # seconds all of one check's calls of the student's function may take together
 TIMEOUT_MESSAGE = "your function did not finish within"  # how a time-out verdict starts (kdutils.grade reads it)
 
 
@@ -201,27 +204,57 @@ class _Diagnosis(Exception):
     """Raised inside a check to stop at the first mistake found, with its message."""
 
 
-def _borrowed(function: Callable, names: tuple[str, ...]) -> str | None:
-    """The ready-made answer that ``function`` is, or calls by one of ``names``; None when it is the student's own.
+def _unwrapped(obj):
+    """What a ``functools.partial`` (or a partial of a partial) finally calls; anything else as it is."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    return obj
 
-    A function from kdutils itself is borrowed whatever its name. A name counts when the function's code
-    (nested functions and lambdas included) uses it, unless it names a function the student defined.
+
+def _is_library(obj, names: tuple[str, ...]) -> bool:
+    """Whether ``obj`` is one of ``names`` from kdutils or torch, whatever it is called where it is used."""
+    obj = _unwrapped(obj)
+    module = getattr(obj, "__module__", None) or ""
+    return getattr(obj, "__name__", None) in names and module.startswith(("kdutils", "torch"))
+
+
+def _borrowed(function: Callable, names: tuple[str, ...]) -> str | None:
+    """The ready-made answer that ``function`` is, or calls; None when it is the student's own.
+
+    A function from kdutils itself is borrowed whatever its name, and so is one that calls a kdutils
+    function or one of ``names`` (from kdutils or torch), however it reaches it: by its own name, an
+    alias (``import ... as kd``), a module attribute, a default argument, a closure, or through
+    ``functools.partial``. A name the student defined themselves does not count.
     """
+    function = _unwrapped(function)
     module = getattr(function, "__module__", None) or ""
-    if module == "kdutils" or module.startswith("kdutils."):
+    if module == "kdutils" or module.startswith("kdutils.") or _is_library(function, names):
         return f"{module}.{getattr(function, '__name__', 'function')}"
     code = getattr(function, "__code__", None)
     if code is None:
         return None
+    namespace = getattr(function, "__globals__", {})
+    seen = []
+    for cell in function.__closure__ or ():
+        try:
+            seen.append(cell.cell_contents)
+        except ValueError:  # a closure variable not assigned yet
+            pass
+    seen += list(function.__defaults__ or ()) + list((function.__kwdefaults__ or {}).values())
     used, codes = set(), [code]
     while codes:
         current = codes.pop()
         used.update(current.co_names)
         codes.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
-    for name in sorted(used.intersection(names)):
-        defined_by = getattr(function.__globals__.get(name), "__module__", None) or ""
-        if name not in function.__globals__ or defined_by.startswith(("kdutils", "torch")):
+    for name in sorted(used):
+        if name in namespace:
+            seen.append(namespace[name])
+        elif name in names:  # an attribute such as torch.softmax or logits.softmax
             return name
+    for obj in seen:
+        if _is_library(obj, names):
+            obj = _unwrapped(obj)
+            return f"{obj.__module__}.{getattr(obj, '__name__', 'function')}"
     return None
 
 
@@ -230,6 +263,8 @@ def _run(function: Callable, body: Callable[[], str], library: tuple[str, ...] =
 
     ``library`` names the ready-made functions the exercise asks the student to write themselves.
     """
+    global _time_left
+    _time_left = TIME_LIMIT
     borrowed = _borrowed(function, library)
     if borrowed:
         return _verdict(False, f"your answer is, or calls, {borrowed}, a ready-made version of what this exercise "
@@ -245,14 +280,18 @@ def _run(function: Callable, body: Callable[[], str], library: tuple[str, ...] =
                                f"{error}); return what the exercise asks for.")
 
 
+_time_left = math.inf  # seconds the student's function may still run in the check under way (set by _run)
+
+
 def _call(function: Callable, *args):
-    """Call the student's function, in a thread of its own, for at most ``TIME_LIMIT`` seconds.
+    """Call the student's function, in a thread of its own, until the check's ``TIME_LIMIT`` is used up.
 
     Whatever it raises becomes a diagnosis, except ``NotImplementedError``, the stub of the student
     edition, which goes through. A function still running after the time limit is left running in the
     background (Python cannot stop a thread) and the check says so. PyTorch's warnings (such as the one
     for ``reduction='mean'``) are silenced: the check names the mistake itself.
     """
+    global _time_left
     outcome = {}
 
     def run() -> None:
@@ -264,11 +303,14 @@ def _call(function: Callable, *args):
     worker = threading.Thread(target=run, daemon=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        started = time.monotonic()
         worker.start()
-        worker.join(TIME_LIMIT)
+        worker.join(_time_left)
+        _time_left -= time.monotonic() - started
     if worker.is_alive():
-        raise _Diagnosis(f"{TIMEOUT_MESSAGE} {TIME_LIMIT:g} s: is there a loop that never ends? It keeps running "
-                         "in the background; restart the kernel before you run the cell again.")
+        raise _Diagnosis(f"{TIMEOUT_MESSAGE} {TIME_LIMIT:g} s (the check's calls together): is there a loop that "
+                         "never ends, or far more work than the exercise needs? It keeps running in the "
+                         "background; restart the kernel before you run the cell again.")
     error = outcome.get("error")
     if isinstance(error, NotImplementedError):
         raise error
@@ -447,10 +489,14 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
         for logits, T, why in extremes:
             got = _tensor(_call(softmax_t, logits.clone(), T), "the result")
             expected = torch.softmax(logits.double() / T, dim=-1)
-            if got.shape != logits.shape or not bool(torch.isfinite(got).all()) or not _same(got, expected, 1e-6):
-                raise _Diagnosis(f"the logits {logits.tolist()[0]} at T = {T} give {got.tolist()}: {why}. "
-                                 "Subtract each row's maximum first (a softmax does not change when the same "
-                                 "number is subtracted from every logit of a row).")
+            if got.shape == logits.shape and bool(torch.isfinite(got).all()) and _same(got, expected, 1e-6):
+                continue
+            if got.shape == logits.shape and bool(torch.isfinite(got).all()):
+                why = (f"the right answer is {[round(v, 6) for v in expected.tolist()[0]]}: clipping or clamping "
+                       "the logits avoids the overflow but changes the answer")
+            raise _Diagnosis(f"the logits {logits.tolist()[0]} at T = {T} give {got.tolist()}: {why}. "
+                             "Subtract each row's maximum first (a softmax does not change when the same "
+                             "number is subtracted from every logit of a row).")
         return "softmax(logits / T) over the classes, five cases, stable for logits of +-1000."
 
     return _run(softmax_t, body, library=("soft_targets", "softmax", "log_softmax", "Softmax", "LogSoftmax"))
@@ -490,8 +536,9 @@ _LOSS_BUGS = {
     "hard_at_T": "your cross-entropy with the hard labels uses the temperature: compute it on the raw student "
                  "logits (T = 1).",
 }
-_NAN_LOGITS = ("Raw logits can be negative, and the log of a negative number is NaN: if you take torch.log of "
-               "logits, take log-probabilities instead (F.log_softmax).")
+_NAN_LOGITS = ("A log of a negative number is NaN, and two mistakes take one: torch.log of raw logits (which can "
+               "be negative; take F.log_softmax instead), or log-probabilities given to F.kl_div as its target "
+               "without log_target=True (it takes their log again; pass probabilities, or say log_target=True).")
 
 
 def _value_and_gradient(loss_fn: Callable, s: torch.Tensor, *args) -> tuple[float, torch.Tensor]:
@@ -576,7 +623,7 @@ def check_distillation_loss(
 
 
 class _WatchedTeacher(nn.Module):
-    """A teacher with dropout that records the mode and autograd state of every forward pass."""
+    """A teacher with dropout that records, for every forward pass, its mode and whether a graph was recorded."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -584,8 +631,9 @@ class _WatchedTeacher(nn.Module):
         self.calls: list[tuple[bool, bool]] = []
 
     def forward(self, x):
-        self.calls.append((self.training, torch.is_grad_enabled()))
-        return self.net(x)
+        logits = self.net(x)
+        self.calls.append((self.training, logits.requires_grad))
+        return logits
 
 
 class _WatchedSGD(torch.optim.SGD):
@@ -642,9 +690,9 @@ def check_distillation_step(
             if any(training for training, _ in teacher.calls):
                 raise _Diagnosis("the teacher ran in train() mode: call teacher.eval() first. With dropout or batch "
                                  "norm its soft labels change from call to call.")
-            if any(grad_enabled for _, grad_enabled in teacher.calls):
-                raise _Diagnosis("the teacher's forward pass recorded a graph: compute its logits under "
-                                 "torch.no_grad(), or gradients, memory and time are spent on the teacher.")
+            if any(recorded for _, recorded in teacher.calls):
+                raise _Diagnosis("the teacher's logits carry a gradient (its forward pass recorded a graph): "
+                                 "compute them under torch.no_grad(), or memory and time are spent on the teacher.")
             if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in teacher.parameters()):
                 raise _Diagnosis("gradients reached the teacher's weights: its logits must carry no gradient.")
             if optimizer.steps == 0:
@@ -711,8 +759,8 @@ def check_epoch_alignment(
     n, batch_size, lr = 43, 8, 0.1
     batches = math.ceil(n / batch_size)
 
-    def run(seed: int) -> tuple[list[list[int]], set[str], float]:
-        """One epoch of the student's function: the rows of each batch, the problems seen, the final offset."""
+    def run(seed: int) -> tuple[list[list[int]], set[str], float, int]:
+        """One epoch of the student's function: each batch's rows, the problems seen, the final offset, the steps."""
         x = torch.arange(n, dtype=torch.float32).reshape(n, 1).repeat(1, 4)  # row i holds the number i
         y = torch.arange(n) % 10
         teacher_logits = torch.zeros(n, 10)
@@ -720,25 +768,25 @@ def check_epoch_alignment(
         seen: list[list[int]] = []
         problems: set[str] = set()
 
-        def spy_loss(student_logits, labels, batch_teacher_logits, *args, **kwargs):
+        def spy_loss(student_logits, labels, teacher_logits, T=4.0, alpha=0.9):  # distillation_loss's names
             rows = student_logits[:, 0].detach().round().long()
             seen.append(rows.tolist())
-            if not torch.equal(batch_teacher_logits[:, 0].detach().round().long(), rows):
+            if not torch.equal(teacher_logits[:, 0].detach().round().long(), rows):
                 problems.add("order")
             if not torch.equal(labels, y[rows]):
                 problems.add("labels")
-            if batch_teacher_logits.requires_grad:
+            if teacher_logits.requires_grad:
                 problems.add("grad")
             return student_logits[:, 1].mean()
 
         student = _RowStudent()
-        optimizer = torch.optim.SGD(student.parameters(), lr=lr)
+        optimizer = _WatchedSGD(student.parameters(), lr=lr)
         _call(epoch, student, optimizer, x, y, teacher_logits, batch_size, torch.Generator().manual_seed(seed),
               spy_loss)
-        return seen, problems, student.offset.item()
+        return seen, problems, student.offset.item(), optimizer.steps
 
     def body() -> str:
-        seen, problems, offset = run(0)
+        seen, problems, offset, steps = run(0)
         rows = [row for batch in seen for row in batch]
         if not seen:
             raise _Diagnosis("your epoch never called loss_fn(student_logits, labels, teacher_logits_of_the_batch).")
@@ -759,14 +807,20 @@ def check_epoch_alignment(
                              f"{expected_sizes} examples; yours held {sizes}. Use the batch_size you were given.")
         if rows == list(range(n)):
             raise _Diagnosis("your epoch does not shuffle: draw the order with torch.randperm(n, generator=generator).")
-        again, _, _ = run(0)
+        again, *_ = run(0)
         if again != seen:
             raise _Diagnosis("two epochs with the same seed gave different orders: draw the order from the "
                              "generator you were given (generator=generator), so that a seed repeats an epoch.")
-        other, _, _ = run(1)
+        other, *_ = run(1)
         if other == seen:
             raise _Diagnosis("another seed gave the same order: draw the order from the generator you were given, "
                              "not from one of your own with a fixed seed.")
+        if steps == 0:
+            raise _Diagnosis("the student did not change: you never called optimizer.step() on the optimizer you "
+                             "were given. For each batch: optimizer.zero_grad(), loss.backward(), optimizer.step().")
+        if steps != batches:
+            raise _Diagnosis(f"you called optimizer.step() {steps} times in an epoch of {batches} batches: make one "
+                             "step per batch, right after that batch's backward pass.")
         if _close(offset, -lr * batches, abs_=1e-5):
             return "shuffled batches, each with its own examples' teacher logits and labels."
         if _close(offset, 0.0, abs_=1e-7):
@@ -798,13 +852,21 @@ def check_gap_closed(gap: Callable[[float, float, float], float]) -> CheckResult
             if _close(got, 100 * expected):
                 raise _Diagnosis("return a fraction (0.2 for a fifth of the gap), not a percentage.")
             if _close(got, min(max(expected, 0.0), 1.0)):
-                raise _Diagnosis(f"do not clip to [0, 1]: a student can beat its teacher (here {expected:.2f}, "
-                                 "a born-again student) or lose to its scratch twin (below 0).")
+                if expected > 1:
+                    why = f"here the student beat its teacher, {expected:.2f} of the gap (a born-again student)"
+                else:
+                    why = f"here the student lost to its scratch twin, {expected:.2f} of the gap: distillation hurt"
+                raise _Diagnosis(f"do not clip to [0, 1]: {why}, and the number should say so.")
             if teacher != distilled and _close(got, (distilled - scratch) / (teacher - distilled)):
                 raise _Diagnosis("divide by the whole gap to close, teacher - scratch, not teacher - distilled.")
             if _close(got, -expected):
                 raise _Diagnosis("the sign is reversed: a distilled student better than scratch closes a positive gap.")
-            if any(_close(got, round(expected, digits)) for digits in range(4)):
+            if not _close(expected, round(expected)) and any(_close(got, whole(expected))
+                                                             for whole in (math.floor, math.trunc, round)):
+                raise _Diagnosis(f"you returned the whole number {got:g} where the fraction is {expected:.4f}: // "
+                                 "(floor division), int() and round() each drop the fraction. Divide with / and "
+                                 "keep it; round only when you print it.")
+            if any(_close(got, round(expected, digits)) for digits in range(1, 4)):
                 raise _Diagnosis(f"do not round: {expected!r} is the fraction; round only when you print it.")
             raise _Diagnosis(f"gap({scratch}, {distilled}, {teacher}) should be {expected:.4f}, got {got:.4f}.")
         return "(distilled - scratch) / (teacher - scratch), unclipped: above 1 when the student beats its teacher."
@@ -926,9 +988,13 @@ def check_expected_calibration_error(ece: Callable[[torch.Tensor, torch.Tensor, 
                                      bins), rel=1e-4):
                 raise _Diagnosis("the confidence is the largest probability (of the predicted class), not the "
                                  "probability of the true class.")
-            if _close(got, abs(correct.mean().item() - confidence.double().mean().item()), rel=1e-4):
-                raise _Diagnosis("you compared the overall accuracy with the overall confidence: group the "
-                                 "predictions into bins first.")
+            overall = correct.mean().item() - confidence.double().mean().item()
+            if _close(got, overall, rel=1e-4) or _close(got, abs(overall), rel=1e-4):
+                # Share-weighted signed gaps add up to the overall gap: the bins cancel one another out.
+                raise _Diagnosis("your ECE equals the gap between the overall accuracy and the overall confidence. "
+                                 "Either the absolute value is missing in each bin (signed gaps of over- and "
+                                 "under-confident bins cancel out: take |accuracy - confidence| per bin, before "
+                                 "weighting and adding), or the predictions were never grouped into bins.")
             raise _Diagnosis(f"with {bins} bins on {len(labels)} predictions the ECE should be {expected:.4f}, "
                              f"got {got:.4f}.")
         return "the share-weighted gap between accuracy and confidence per bin, as kdutils computes it."

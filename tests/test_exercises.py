@@ -140,6 +140,24 @@ def test_a_function_that_never_returns_times_out_with_a_clear_message(check, han
     assert result.message.startswith(exercises.TIMEOUT_MESSAGE)
 
 
+def test_the_time_limit_covers_all_of_a_checks_calls_together(monkeypatch):
+    """Many calls that each stay under the limit still stop the check once they add up to it."""
+    import time
+
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.5)
+
+    def slow_but_correct(s, d, t):
+        time.sleep(0.1)
+        return (d - s) / (t - s)
+
+    started = time.monotonic()
+    result = check_gap_closed(slow_but_correct)  # 7 calls of 0.1 s: 0.7 s, more than the 0.5 s allowed
+    assert_diagnoses(result, "did not finish within 0.5 s", "calls together")
+    assert time.monotonic() - started < 2.0
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 5.0)
+    assert_passes(check_gap_closed(slow_but_correct))  # the same calls within a larger budget
+
+
 NAN = float("nan")
 RETURNS_NAN = {
     check_parameter_count: lambda model: NAN,
@@ -178,12 +196,45 @@ def test_kdutils_own_function_is_named_not_passed(check, library, name):
 
 def test_a_function_that_calls_kdutils_own_answer_is_named_not_passed():
     assert_diagnoses(check_distillation_loss(lambda s, y, t, T, alpha: distillation_loss(s, y, t, T=T, alpha=alpha)),
-                     "calls, distillation_loss")
+                     "calls, kdutils.losses.distillation_loss")
     assert_diagnoses(check_distillation_loss(lambda s, y, t, T, a: losses.distillation_loss(s, y, t, T, a)),
                      "distillation_loss")
     assert_diagnoses(check_ensemble_average(lambda ls, T: [average_probabilities(ls, T)][0]), "average_probabilities")
     assert_diagnoses(check_softmax_with_temperature(lambda z, T: torch.softmax(z / T, dim=-1)), "softmax")
     assert_diagnoses(check_softmax_with_temperature(lambda z, T: F.log_softmax(z / T, dim=-1).exp()), "log_softmax")
+
+
+def test_kdutils_own_answer_under_another_name_or_wrapped_is_named_not_passed():
+    import functools
+
+    namespace = {}
+    exec(  # as in a notebook: an aliased import, and a module imported under another name
+        "from kdutils.losses import distillation_loss as kd\n"
+        "import kdutils.ensembles as ens\n"
+        "from torch import softmax as sm\n"
+        "def aliased(s, y, t, T, alpha):\n"
+        "    return kd(s, y, t, T, alpha)\n"
+        "def through_module(ls, T):\n"
+        "    return ens.average_probabilities(ls, T)\n"
+        "def torch_alias(z, T):\n"
+        "    return sm(z / T, -1)\n",
+        namespace,
+    )
+    assert_diagnoses(check_distillation_loss(namespace["aliased"]), "kdutils.losses.distillation_loss")
+    assert_diagnoses(check_ensemble_average(namespace["through_module"]), "average_probabilities")
+    assert_diagnoses(check_softmax_with_temperature(namespace["torch_alias"]), "softmax", "write it yourself")
+    assert_diagnoses(check_distillation_loss(functools.partial(distillation_loss)), "kdutils.losses")
+    assert_diagnoses(check_gap_closed(functools.partial(functools.partial(gap_closed))), "gap_closed")
+
+    def with_a_default(s, y, t, T, alpha, loss=distillation_loss):
+        return loss(s, y, t, T, alpha)
+
+    def make_closure():
+        loss = functools.partial(distillation_loss)
+        return lambda s, y, t, T, alpha: loss(s, y, t, T, alpha)
+
+    assert_diagnoses(check_distillation_loss(with_a_default), "distillation_loss", "write it yourself")
+    assert_diagnoses(check_distillation_loss(make_closure()), "distillation_loss", "write it yourself")
 
 
 def test_a_helper_of_the_students_own_with_a_library_name_is_not_mistaken_for_it():
@@ -241,6 +292,16 @@ def test_precision_check():
 def stable_softmax(z, T):
     e = torch.exp(z / T - (z / T).max(dim=-1, keepdim=True).values)
     return e / e.sum(dim=-1, keepdim=True)
+
+
+def test_a_softmax_that_clamps_the_logits_is_told_so_not_told_it_overflowed():
+    def clamped(z, T):
+        e = torch.exp((z / T).clamp(-80, 80))
+        return e / e.sum(dim=-1, keepdim=True)
+
+    result = check_softmax_with_temperature(clamped)
+    assert_diagnoses(result, "clipping or clamping the logits", "Subtract each row's maximum")
+    assert "NaN" not in result.message and "overflows" not in result.message
 
 
 def test_softmax_with_temperature_check():
@@ -375,6 +436,21 @@ def test_each_classic_loss_bug_gets_its_diagnosis(buggy, phrases):
     assert_diagnoses(check_distillation_loss(buggy), *phrases)
 
 
+def test_log_probabilities_as_the_kl_target_are_named_among_the_nans_causes():
+    def log_target_forgotten(s, y, t, T, alpha):
+        soft = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1), reduction="batchmean")
+        return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+    assert_diagnoses(check_distillation_loss(log_target_forgotten), "returned NaN", "log_target=True")
+
+    def log_target_said(s, y, t, T, alpha):
+        soft = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1), reduction="batchmean",
+                        log_target=True)
+        return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+    assert_passes(check_distillation_loss(log_target_said))
+
+
 def test_a_loss_that_is_not_one_number_is_diagnosed():
     def per_example(s, y, t, T, alpha):
         return F.cross_entropy(s, y, reduction="none")
@@ -429,6 +505,19 @@ def test_correct_steps_pass():
         optimizer.step()
 
     assert_passes(check_distillation_step(student_zero_grad))
+
+    def frozen_teacher(student, teacher, optimizer, images, labels, T, alpha):  # no graph: nothing to track
+        teacher.eval().requires_grad_(False)
+        correct_step_body(student, teacher(images), optimizer, images, labels, T, alpha)
+
+    assert_passes(check_distillation_step(frozen_teacher))
+
+
+def correct_step_body(student, teacher_logits, optimizer, images, labels, T, alpha):
+    loss = distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
 
 
 @pytest.mark.parametrize(
@@ -498,6 +587,26 @@ def test_correct_epochs_pass():
 
     assert_passes(check_epoch_alignment(with_a_data_loader))
 
+    def with_keywords(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        order = torch.randperm(len(y), generator=generator)
+        for idx in order.split(batch_size):
+            loss = loss_fn(student_logits=student(x[idx]), labels=y[idx], teacher_logits=teacher_logits[idx], T=4.0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    assert_passes(check_epoch_alignment(with_keywords))
+
+
+def test_an_epoch_with_one_optimizer_step_for_all_its_batches_fails():
+    def one_step_per_epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        optimizer.zero_grad()
+        for idx in torch.randperm(len(y), generator=generator).split(batch_size):
+            loss_fn(student(x[idx]), y[idx], teacher_logits[idx]).backward()
+        optimizer.step()
+
+    assert_diagnoses(check_epoch_alignment(one_step_per_epoch), "optimizer.step() 1 times in an epoch of 6 batches")
+
 
 @pytest.mark.parametrize(
     ("bug", "phrases"),
@@ -533,6 +642,11 @@ def test_gap_closed_check():
     assert_diagnoses(check_gap_closed(lambda s, d, t: (d - s) / (t - d)), "teacher - scratch")
     assert_diagnoses(check_gap_closed(lambda s, d, t: (s - d) / (t - s)), "sign is reversed")
     assert_diagnoses(check_gap_closed(lambda s, d, t: round((d - s) / (t - s), 2)), "do not round")
+    assert_diagnoses(check_gap_closed(lambda s, d, t: (d - s) // (t - s)), "whole number 0", "//")
+    assert_diagnoses(check_gap_closed(lambda s, d, t: int((d - s) / (t - s))), "whole number 0", "int()")
+    clipped_below = check_gap_closed(lambda s, d, t: max((d - s) / (t - s), 0.0))  # only the floor clipped
+    assert_diagnoses(clipped_below, "do not clip", "lost to its scratch twin, -0.10")
+    assert "born-again" not in clipped_below.message
 
 
 # --- notebook 06: the bias correction --------------------------------------------------------------------
@@ -595,7 +709,7 @@ def test_each_bias_bug_gets_its_diagnosis(bug, phrases):
 # --- notebook 07: expected calibration error ---------------------------------------------------------------
 
 
-def ece_with(probabilities, labels, bins, *, binning="ceil", weighted=True, percent=False):
+def ece_with(probabilities, labels, bins, *, binning="ceil", weighted=True, percent=False, signed=False):
     confidence, predicted = probabilities.max(dim=1)
     correct = (predicted == labels).float()
     if binning == "ceil":
@@ -608,7 +722,8 @@ def ece_with(probabilities, labels, bins, *, binning="ceil", weighted=True, perc
     for k in range(bins):
         members = which == k
         if members.any():
-            gap = (correct[members].mean() - confidence[members].mean()).abs()
+            gap = correct[members].mean() - confidence[members].mean()
+            gap = gap if signed else gap.abs()
             total += members.float().mean() * gap
             gaps.append(gap)
     result = float(total) if weighted else float(sum(gaps) / len(gaps))
@@ -625,6 +740,8 @@ def test_ece_check():
     assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, b, binning="floor")),
                      "on a bin edge", "ceil(confidence * bins) - 1")
     assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, 1)), "overall accuracy")
+    assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, b, signed=True)),
+                     "absolute value is missing in each bin")
     assert_diagnoses(check_expected_calibration_error(lambda p, y, b: ece_with(p, y, 15)), "used 15 bins when asked")
 
 
