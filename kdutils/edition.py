@@ -46,6 +46,8 @@ import re
 import sys
 from pathlib import Path
 
+from .claims import is_reference_machine
+
 __all__ = ["SOLUTION_TAG", "StubError", "make_student_notebook", "student_edition", "write_student_edition"]
 
 SOLUTION_TAG = "solution"
@@ -265,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         written = write_student_edition(args.notebooks)
         print(f"wrote {len(written)} student notebook(s) into {args.notebooks / 'student'}")
+        if written and not is_reference_machine():
+            # Their outputs come from this machine's run, so they differ from the instructor notebooks'.
+            print("note: this is not the reference machine (python -m kdutils.claims), so the outputs just "
+                  "written are this machine's; regenerate the edition on the reference machine before "
+                  "committing it.", file=sys.stderr)
         return 0
     except StubError as error:
         print(f"error: {error}", file=sys.stderr)
