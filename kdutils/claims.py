@@ -3,10 +3,10 @@
 The committed notebooks were run on one machine, the *reference machine* below. Trained weights depend
 on the CPU's instruction set, the number of threads and the torch version in their last bits, and a few
 epochs of training grow those bits into visibly different numbers: another laptop's teacher may reach
-89.8% where the reference run's reached 90.05%. So a sentence such as "the teacher reaches at least
+89.85% where the reference run's reached 90.05%. So a sentence such as "the teacher reaches at least
 89.5%" is checked with :func:`claim` instead of ``assert``:
 
-- on the reference machine (CI) a false claim raises ``AssertionError``: the text and the run disagree;
+- on the reference machine a false claim raises ``AssertionError``: the text and the run disagree;
 - on any other machine it shows a short notice under the cell and the notebook goes on.
 
 ``KDUTILS_REFERENCE=1`` forces the strict behaviour anywhere, ``KDUTILS_REFERENCE=0`` the gentle one.
@@ -22,7 +22,7 @@ from functools import cache
 
 __all__ = ["REFERENCE_ENV", "REFERENCE_MACHINE", "NOTICE_MARK", "claim", "is_reference_machine", "this_machine"]
 
-#: The machine the committed notebook outputs come from (CI's and the maintainers' 2-core VM).
+#: The machine the committed notebook outputs come from (one of this project's 2-core VMs; CI may get another).
 REFERENCE_MACHINE = {
     "system": "Linux",
     "architecture": "x86_64",
