@@ -11,14 +11,15 @@ is and how to see it. Every check prints its verdict and returns a ``CheckResult
 
 What a student can rely on, in every check:
 
-* any correct answer passes: a result in float64 or float32, a numpy scalar for a number, an
+* any correct answer passes: a result in float64 or float32, a numpy scalar for a number, a numpy
+  array or a list of numbers for a tensor (except for a loss, which must backpropagate), an
   equivalent formula;
-* what the student's function raises, returns (NaN, a wrong shape, not a tensor) or how long it
-  takes (``TIME_LIMIT`` seconds for all of a check's calls together) becomes a verdict, never a
-  traceback from the check;
-  only the stub's ``NotImplementedError`` goes through, so the cell stops there;
-* kdutils' own function, passed as the answer or called by it (under any name, or wrapped in
-  ``functools.partial``), is named as such, not passed.
+* what the student's function raises, returns (NaN, a wrong shape, something that is not numbers),
+  changes in place (the tensors it was given) or how long it takes
+  (``TIME_LIMIT`` seconds for all of a check's calls together) becomes a verdict, never a traceback
+  from the check; only the stub's ``NotImplementedError`` goes through, so the cell stops there;
+* kdutils' own function, passed as the answer or called by it (under any name, through helpers, a
+  callable object or ``functools.partial``), is named as such, not passed.
 
 Stuck students ask for hints, one step at a time: ``hint("precision")``, then ``hint("precision", 2)``.
 
@@ -218,18 +219,28 @@ def _is_library(obj, names: tuple[str, ...]) -> bool:
     return getattr(obj, "__name__", None) in names and module.startswith(("kdutils", "torch"))
 
 
-def _borrowed(function: Callable, names: tuple[str, ...]) -> str | None:
+def _borrowed(function: Callable, names: tuple[str, ...], depth: int = 0, visited: set | None = None) -> str | None:
     """The ready-made answer that ``function`` is, or calls; None when it is the student's own.
 
     A function from kdutils itself is borrowed whatever its name, and so is one that calls a kdutils
     function or one of ``names`` (from kdutils or torch), however it reaches it: by its own name, an
-    alias (``import ... as kd``), a module attribute, a default argument, a closure, or through
-    ``functools.partial``. A name the student defined themselves does not count.
+    alias (``import ... as kd``), a module attribute, a default argument, a closure, ``functools.partial``,
+    a callable object, or through helpers of the student's own, followed a few calls deep. A name the
+    student defined themselves does not count.
     """
+    visited = set() if visited is None else visited
     function = _unwrapped(function)
+    if id(function) in visited or depth > 6:
+        return None
+    visited.add(id(function))
     module = getattr(function, "__module__", None) or ""
     if module == "kdutils" or module.startswith("kdutils.") or _is_library(function, names):
         return f"{module}.{getattr(function, '__name__', 'function')}"
+    function = getattr(function, "__func__", function)  # a bound method: its function
+    if getattr(function, "__code__", None) is None and callable(function) and not isinstance(function, type):
+        function = getattr(type(function).__call__, "__func__", type(function).__call__)  # a callable object
+        if (getattr(function, "__module__", None) or "").startswith(("torch", "kdutils")):
+            return None  # a model's forward machinery, not an answer
     code = getattr(function, "__code__", None)
     if code is None:
         return None
@@ -255,6 +266,13 @@ def _borrowed(function: Callable, names: tuple[str, ...]) -> str | None:
         if _is_library(obj, names):
             obj = _unwrapped(obj)
             return f"{obj.__module__}.{getattr(obj, '__name__', 'function')}"
+    for obj in seen:  # the student's own helpers (and objects with __call__): what they call, in turn
+        obj = _unwrapped(obj)
+        own = getattr(obj, "__module__", None) or ""
+        if callable(obj) and not own.startswith(("kdutils", "torch", "numpy", "builtins", "math", "functools")):
+            borrowed = _borrowed(obj, names, depth + 1, visited)
+            if borrowed:
+                return borrowed
     return None
 
 
@@ -327,13 +345,23 @@ def _finite(values: torch.Tensor, what: str, tip: str = "") -> None:
 
 
 def _tensor(value, what: str) -> torch.Tensor:
-    """The student's result as a float64 tensor: from a tensor of any dtype, a numpy array or a list."""
+    """The student's numbers as a float64 tensor: from a tensor of any dtype, a numpy array or a list of numbers.
+
+    The exercises ask for numbers, not for a type: a correct list of precisions is a correct answer.
+    """
     if isinstance(value, torch.Tensor):
         return value.detach().double()
     try:
         return torch.as_tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
         raise _Diagnosis(f"{what} should be a tensor of numbers, got {type(value).__name__}.") from None
+
+
+def _unchanged(given: torch.Tensor, original: torch.Tensor, what: str) -> None:
+    """Stop when the student's function changed a tensor it was given (an in-place operation such as /=)."""
+    if given.shape != original.shape or not torch.equal(given, original):
+        raise _Diagnosis(f"your function changed the {what} it was given (an in-place operation such as /=, "
+                         "+=, .fill_() or .clamp_()): compute a new tensor, and leave the caller's as it was.")
 
 
 def _number(value, what: str, tip: str = "") -> float:
@@ -366,9 +394,14 @@ def check_parameter_count(count: Callable[[nn.Module], int]) -> CheckResult:
     """``count(model)`` must return the number of parameters: every weight and every bias, of any layer."""
 
     def body() -> str:
+        frozen = nn.Sequential(nn.Linear(5, 3), nn.Linear(3, 2))
+        frozen[0].requires_grad_(False)  # a frozen layer still has its parameters
+        tied = nn.Sequential(nn.Embedding(7, 4), nn.Linear(4, 7))
+        tied[1].weight = tied[0].weight  # one tensor used twice (tied weights) is one set of parameters
         cases = [nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10)),
                  nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 2, bias=False)),
-                 TeacherModel(), StudentModel()]
+                 nn.Sequential(nn.Sequential(nn.Linear(3, 3), nn.ReLU()), nn.Linear(3, 2)),  # nested
+                 frozen, tied, TeacherModel(), StudentModel()]
         for model in cases:
             got = _number(_call(count, model), "the count")
             expected = count_parameters(model)
@@ -380,6 +413,20 @@ def check_parameter_count(count: Callable[[nn.Module], int]) -> CheckResult:
             tensors = len(list(model.parameters()))
             layers = sum(1 for m in model.modules() if next(m.parameters(recurse=False), None) is not None)
             name = type(model).__name__
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            top_level = sum(p.numel() for m in model.children() for p in m.parameters(recurse=False))
+            with_repeats = sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))
+            if got == trainable and trainable != expected:
+                raise _Diagnosis(f"you counted only the parameters that train ({trainable:,} of {expected:,}): a "
+                                 "frozen layer (requires_grad=False) still has parameters. Count them all.")
+            if got == top_level and top_level < expected:
+                raise _Diagnosis(f"you counted only the layers directly inside the model ({top_level:,} of "
+                                 f"{expected:,}): a block nested inside another holds parameters too; "
+                                 "model.parameters() visits every level.")
+            if got == with_repeats and with_repeats != expected:
+                raise _Diagnosis(f"you counted a shared (tied) weight twice ({with_repeats:,} for {expected:,}): "
+                                 "one tensor used by two layers is one set of parameters; model.parameters() "
+                                 "lists it once.")
             if got == weights:
                 raise _Diagnosis(f"you counted the weights ({weights:,}) but not the biases: a layer also has one "
                                  "bias per output. Count every tensor the model's parameters() hands you.")
@@ -393,7 +440,8 @@ def check_parameter_count(count: Callable[[nn.Module], int]) -> CheckResult:
                 raise _Diagnosis(f"you counted tensors or layers ({got:.0f}), not numbers: each parameter tensor "
                                  "holds many numbers.")
             raise _Diagnosis(f"for a {name} you returned {got:,.0f}, expected {expected:,}.")
-        return "weights and biases counted for four models, the teacher's 235,146 and the student's 101,770."
+        return ("weights and biases counted for seven models (a frozen layer, a nested block and tied weights "
+                "among them), the teacher's 235,146 and the student's 101,770.")
 
     return _run(count, body, library=("count_parameters",))
 
@@ -424,7 +472,9 @@ def check_precision(precision: Callable[[torch.Tensor], torch.Tensor]) -> CheckR
     def body() -> str:
         for matrix in _confusion_matrices():
             classes = matrix.shape[0]
-            got = _tensor(_call(precision, matrix.clone()), "the precision")
+            given = matrix.clone()
+            got = _tensor(_call(precision, given), "the precision")
+            _unchanged(given, matrix, "confusion matrix")
             if got.shape != (classes,):
                 raise _Diagnosis(f"return one precision per class, shape ({classes},), got shape {tuple(got.shape)}.")
             predicted = matrix.sum(dim=0)
@@ -463,8 +513,11 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
         generator = torch.Generator().manual_seed(0)
         cases = [(3 * torch.randn(4, 10, generator=generator), T) for T in (1.0, 4.0, 0.5)]
         cases += [(5 * torch.randn(6, 5, generator=generator), T) for T in (2.5, 3)]
+        cases += [(2 * torch.randn(2, 3, 5, generator=generator), 2.0)]  # notebook 10's (batch, position, vocabulary)
         for logits, T in cases:
-            got = _tensor(_call(softmax_t, logits.clone(), T), "the result")
+            given = logits.clone()
+            got = _tensor(_call(softmax_t, given, T), "the result")
+            _unchanged(given, logits, "logits")
             if got.shape != logits.shape:
                 raise _Diagnosis(f"return one probability per logit, shape {tuple(logits.shape)}, got "
                                  f"{tuple(got.shape)}.")
@@ -477,6 +530,9 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                 raise _Diagnosis("you multiplied the logits by T; divide them by T (a higher T must flatten).")
             if _same(got, torch.softmax(z / T, dim=0), atol=1e-6):
                 raise _Diagnosis("you normalised over dim 0, the batch; normalise over the classes (dim=-1).")
+            if z.dim() > 2 and _same(got, torch.softmax(z / T, dim=1), atol=1e-6):
+                raise _Diagnosis(f"for logits of shape {tuple(z.shape)} you normalised over dim 1; the classes are "
+                                 "the last dimension (dim=-1), whatever the number of dimensions before them.")
             if T != 1.0 and _same(got, torch.softmax(z, dim=-1), atol=1e-6):
                 raise _Diagnosis("your result does not depend on T: divide the logits by T before the exponential.")
             if not _same(got.sum(dim=-1), torch.ones(len(z)), atol=1e-5):
@@ -485,19 +541,22 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                              f"{(got - expected).abs().max().item():.3g}.")
         extremes = [(torch.tensor([[1000.0, 990.0, 0.0]]), 1.0, "exp(1000) overflows to inf, and inf / inf is NaN"),
                     (torch.tensor([[-1000.0, -990.0, -1010.0]]), 1.0, "exp(-990) underflows to 0, and 0 / 0 is NaN"),
-                    (torch.tensor([[500.0, 499.0, -3.0]]), 0.5, "exp(1000) overflows to inf")]
+                    (torch.tensor([[500.0, 499.0, -3.0]]), 0.5, "exp(1000) overflows to inf"),
+                    (torch.tensor([[1000.0, 0.0, 990.0], [-1000.0, -999.0, -1010.0]]), 1.0,
+                     "a row far below the largest logit of the whole tensor underflows to 0 / 0: subtract each "
+                     "row's own maximum, not one for the whole tensor")]
         for logits, T, why in extremes:
             got = _tensor(_call(softmax_t, logits.clone(), T), "the result")
             expected = torch.softmax(logits.double() / T, dim=-1)
             if got.shape == logits.shape and bool(torch.isfinite(got).all()) and _same(got, expected, 1e-6):
                 continue
             if got.shape == logits.shape and bool(torch.isfinite(got).all()):
-                why = (f"the right answer is {[round(v, 6) for v in expected.tolist()[0]]}: clipping or clamping "
-                       "the logits avoids the overflow but changes the answer")
-            raise _Diagnosis(f"the logits {logits.tolist()[0]} at T = {T} give {got.tolist()}: {why}. "
+                why = (f"the right answer is {[[round(v, 6) for v in row] for row in expected.tolist()]}: clipping "
+                       "or clamping the logits avoids the overflow but changes the answer")
+            raise _Diagnosis(f"the logits {logits.tolist()} at T = {T} give {got.tolist()}: {why}. "
                              "Subtract each row's maximum first (a softmax does not change when the same "
                              "number is subtracted from every logit of a row).")
-        return "softmax(logits / T) over the classes, five cases, stable for logits of +-1000."
+        return "softmax(logits / T) over the classes, six cases (one of three dimensions), stable for logits of +-1000."
 
     return _run(softmax_t, body, library=("soft_targets", "softmax", "log_softmax", "Softmax", "LogSoftmax"))
 
@@ -536,9 +595,28 @@ _LOSS_BUGS = {
     "hard_at_T": "your cross-entropy with the hard labels uses the temperature: compute it on the raw student "
                  "logits (T = 1).",
 }
-_NAN_LOGITS = ("A log of a negative number is NaN, and two mistakes take one: torch.log of raw logits (which can "
-               "be negative; take F.log_softmax instead), or log-probabilities given to F.kl_div as its target "
-               "without log_target=True (it takes their log again; pass probabilities, or say log_target=True).")
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.numel() == 1 and bool(torch.isnan(value.detach()).any())
+
+
+def _nan_diagnosis(loss_fn: Callable, what: str, *args) -> _Diagnosis:
+    """Why a loss returned NaN: call it again with every logit made positive (a softmax does not change)."""
+    shifted = [a.detach() + 50 if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    shifted[0].requires_grad_(True)
+    try:
+        again = _call(loss_fn, *shifted)
+        fine_when_positive = isinstance(again, torch.Tensor) and bool(torch.isfinite(again.detach()).all())
+    except _Diagnosis:
+        fine_when_positive = False
+    if fine_when_positive:
+        return _Diagnosis(f"your function returned NaN for {what}, but not once every logit is made positive: it "
+                          "takes the log of raw logits, which can be negative. Take log-probabilities instead "
+                          "(F.log_softmax).")
+    return _Diagnosis(f"your function returned NaN for {what}, even with every logit positive. Look for a log of a "
+                      "number that can be negative or 0 (F.kl_div takes the log of its target: give it "
+                      "probabilities, or log-probabilities with log_target=True) or a 0 / 0.")
 
 
 def _value_and_gradient(loss_fn: Callable, s: torch.Tensor, *args) -> tuple[float, torch.Tensor]:
@@ -550,7 +628,9 @@ def _value_and_gradient(loss_fn: Callable, s: torch.Tensor, *args) -> tuple[floa
     if got.numel() != 1:
         raise _Diagnosis(f"return one number for the batch (a 0-d tensor), got shape {tuple(got.shape)}: sum over "
                          "the classes and average over the examples.")
-    value = _number(got, "the loss", _NAN_LOGITS)
+    if _is_nan(got):
+        raise _nan_diagnosis(loss_fn, "the loss", s, *args)
+    value = _number(got, "the loss")
     if not got.requires_grad:
         raise _Diagnosis("your loss carries no gradient to the student's logits (was it computed under no_grad, "
                          "or detached?).")
@@ -691,8 +771,9 @@ def check_distillation_step(
                 raise _Diagnosis("the teacher ran in train() mode: call teacher.eval() first. With dropout or batch "
                                  "norm its soft labels change from call to call.")
             if any(recorded for _, recorded in teacher.calls):
-                raise _Diagnosis("the teacher's logits carry a gradient (its forward pass recorded a graph): "
-                                 "compute them under torch.no_grad(), or memory and time are spent on the teacher.")
+                raise _Diagnosis("the teacher's forward pass recorded a graph for backpropagation: compute its "
+                                 "logits under torch.no_grad() (a .detach() afterwards comes too late, the graph "
+                                 "is already built), or memory and time are spent on the teacher.")
             if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in teacher.parameters()):
                 raise _Diagnosis("gradients reached the teacher's weights: its logits must carry no gradient.")
             if optimizer.steps == 0:
@@ -742,8 +823,9 @@ class _RowStudent(nn.Module):
 
     def forward(self, xb):
         out = torch.zeros(xb.shape[0], 10)
-        out[:, 0] = xb[:, 0]
-        return out + F.one_hot(torch.tensor(1), 10) * self.offset
+        out[:, 0] = xb[:, 0]  # kept apart from the offset, so a NaN offset cannot hide which example it is
+        out[:, 1] = self.offset
+        return out
 
 
 def check_epoch_alignment(
@@ -815,6 +897,9 @@ def check_epoch_alignment(
         if other == seen:
             raise _Diagnosis("another seed gave the same order: draw the order from the generator you were given, "
                              "not from one of your own with a fixed seed.")
+        if not math.isfinite(offset):
+            raise _Diagnosis("after your epoch the student's weights are NaN: a loss that was NaN (or infinite) "
+                             "was backpropagated. Pass loss_fn's result to backward() as it is.")
         if steps == 0:
             raise _Diagnosis("the student did not change: you never called optimizer.step() on the optimizer you "
                              "were given. For each batch: optimizer.zero_grad(), loss.backward(), optimizer.step().")
@@ -842,8 +927,9 @@ def check_gap_closed(gap: Callable[[float, float, float], float]) -> CheckResult
     """``gap(scratch, distilled, teacher)`` must be ``(distilled - scratch) / (teacher - scratch)``."""
 
     def body() -> str:
+        # Accuracies, and Hinton et al.'s MNIST error counts (lower is better), negated and as they are.
         cases = [(80.0, 82.0, 90.0), (80.0, 91.0, 90.0), (80.0, 79.0, 90.0), (0.80, 0.86, 0.90), (85, 88, 89),
-                 (-146, -74, -67), (70.0, 72.5, 95.0)]
+                 (-146, -74, -67), (146, 74, 67), (70.0, 72.5, 95.0)]
         for scratch, distilled, teacher in cases:
             got = _number(_call(gap, scratch, distilled, teacher), "the gap closed")
             expected = (distilled - scratch) / (teacher - scratch)
@@ -859,6 +945,14 @@ def check_gap_closed(gap: Callable[[float, float, float], float]) -> CheckResult
                 raise _Diagnosis(f"do not clip to [0, 1]: {why}, and the number should say so.")
             if teacher != distilled and _close(got, (distilled - scratch) / (teacher - distilled)):
                 raise _Diagnosis("divide by the whole gap to close, teacher - scratch, not teacher - distilled.")
+            if _close(got, -expected) and teacher < scratch:
+                raise _Diagnosis(f"gap({scratch}, {distilled}, {teacher}) should be {expected:.4f}, got {got:.4f}: "
+                                 "with error counts (lower is better) both differences are negative and their "
+                                 "signs cancel. Divide (distilled - scratch) by (teacher - scratch) as they are, "
+                                 "without abs().")
+            if _close(got, -expected) and expected < 0:
+                raise _Diagnosis(f"gap({scratch}, {distilled}, {teacher}) should be {expected:.4f}, got {got:.4f}: "
+                                 "when distillation hurts, the gap closed is negative; keep its sign (no abs()).")
             if _close(got, -expected):
                 raise _Diagnosis("the sign is reversed: a distilled student better than scratch closes a positive gap.")
             if not _close(expected, round(expected)) and any(_close(got, whole(expected))
@@ -897,6 +991,7 @@ def check_add_to_bias(add_to_bias: Callable[[nn.Module, int, float], nn.Module])
             if difference.shape != (5, 10):
                 raise _Diagnosis(f"the shifted model should give 10 logits per image, got shape "
                                  f"{tuple(difference.shape)}.")
+            _finite(difference, f"the shifted model's logits (add_to_bias(model, {cls}, {shift}))")
             expected = torch.zeros(5, 10, dtype=torch.float64)
             expected[:, cls] = shift
             if _same(difference, expected):
@@ -1117,7 +1212,9 @@ def check_reverse_kl(reverse_kl: Callable[[torch.Tensor, torch.Tensor], torch.Te
             expected = per_row_reverse.mean().item()
             student = student_logits.clone().requires_grad_(True)
             got = _call(reverse_kl, student, teacher_logits.clone())
-            value = _number(got, "the reverse KL", _NAN_LOGITS)
+            if _is_nan(got):
+                raise _nan_diagnosis(reverse_kl, "the reverse KL", student_logits, teacher_logits)
+            value = _number(got, "the reverse KL")
             if _close(value, expected):
                 if not (isinstance(got, torch.Tensor) and got.requires_grad):
                     raise _Diagnosis("return a tensor that carries a gradient to the student's logits.")

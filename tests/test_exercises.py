@@ -174,7 +174,30 @@ RETURNS_NAN = {
 
 @pytest.mark.parametrize("check", list(RETURNS_NAN), ids=lambda c: c.__name__)
 def test_nan_from_the_students_function_is_reported_as_such(check):
-    assert_diagnoses(check(RETURNS_NAN[check]), "your function returned NaN")
+    result = check(RETURNS_NAN[check])
+    assert_diagnoses(result, "your function returned NaN")
+    assert "log of raw logits" not in result.message, "a NaN of another cause was blamed on the log of logits"
+
+
+def test_nan_in_the_students_epoch_or_shifted_model_is_reported_as_such():
+    def nan_epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        for idx in torch.randperm(len(y), generator=generator).split(batch_size):
+            loss = loss_fn(student(x[idx]), y[idx], teacher_logits[idx]) * NAN
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    assert_diagnoses(check_epoch_alignment(nan_epoch), "weights are NaN")
+
+    def nan_bias(model, cls, shift):
+        shifted = copy.deepcopy(model)
+        with torch.no_grad():
+            shifted.fc2.bias[cls] += NAN
+        return shifted
+
+    result = check_add_to_bias(nan_bias)
+    assert_diagnoses(result, "returned NaN", "shifted model's logits")
+    assert "weights" not in result.message
 
 
 LIBRARY = [
@@ -237,6 +260,34 @@ def test_kdutils_own_answer_under_another_name_or_wrapped_is_named_not_passed():
     assert_diagnoses(check_distillation_loss(make_closure()), "distillation_loss", "write it yourself")
 
 
+def test_kdutils_own_answer_behind_helpers_or_in_a_callable_object_is_named_not_passed():
+    namespace = {}
+    exec(  # as in a notebook: helpers of the student's own that end in the library's function
+        "import torch\n"
+        "from kdutils.losses import distillation_loss\n"
+        "from kdutils.models import count_parameters\n"
+        "def _inner(*a):\n"
+        "    return distillation_loss(*a)\n"
+        "def _outer(*a):\n"
+        "    return _inner(*a)\n"
+        "def answer(*a):\n"
+        "    return _outer(*a)\n"
+        "def _soft(z):\n"
+        "    return torch.softmax(z, -1)\n"
+        "def _scaled(z, T):\n"
+        "    return _soft(z / T)\n"
+        "def my_softmax(z, T):\n"
+        "    return _scaled(z, T)\n"
+        "class Counter:\n"
+        "    def __call__(self, model):\n"
+        "        return count_parameters(model)\n",
+        namespace,
+    )
+    assert_diagnoses(check_distillation_loss(namespace["answer"]), "kdutils.losses.distillation_loss")
+    assert_diagnoses(check_softmax_with_temperature(namespace["my_softmax"]), "softmax", "write it yourself")
+    assert_diagnoses(check_parameter_count(namespace["Counter"]()), "count_parameters", "write it yourself")
+
+
 def test_a_helper_of_the_students_own_with_a_library_name_is_not_mistaken_for_it():
     namespace = {}
     exec(  # as in a notebook: the student's own softmax, used by their answer
@@ -254,6 +305,15 @@ def test_a_helper_of_the_students_own_with_a_library_name_is_not_mistaken_for_it
 
 
 # --- notebook 01: parameter count ---------------------------------------------------------------------------
+
+
+def test_parameter_count_bugs_on_frozen_nested_and_tied_models_are_named():
+    assert_diagnoses(check_parameter_count(lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)),
+                     "frozen layer")
+    assert_diagnoses(check_parameter_count(lambda m: sum(p.numel() for c in m.children()
+                                                         for p in c.parameters(recurse=False))), "nested")
+    assert_diagnoses(check_parameter_count(lambda m: sum(p.numel() for _, p in m.named_parameters(
+        remove_duplicate=False))), "tied")
 
 
 def test_parameter_count_check():
@@ -285,6 +345,13 @@ def test_precision_check():
     assert_diagnoses(check_precision(lambda m: m.diag()[:3] / m.sum(dim=0)[:3]), "one precision per class")
     assert_diagnoses(check_precision(lambda m: m.diag() // m.sum(dim=0).clamp(min=1)), "divided integers with //")
 
+    def zeroes_the_matrix(m):
+        precision = m.diag() / m.sum(dim=0).clamp(min=1)
+        m.fill_diagonal_(0)
+        return precision
+
+    assert_diagnoses(check_precision(zeroes_the_matrix), "changed the confusion matrix it was given")
+
 
 # --- notebook 03: softmax with a temperature -----------------------------------------------------------------
 
@@ -292,6 +359,24 @@ def test_precision_check():
 def stable_softmax(z, T):
     e = torch.exp(z / T - (z / T).max(dim=-1, keepdim=True).values)
     return e / e.sum(dim=-1, keepdim=True)
+
+
+def test_softmax_bugs_beyond_the_formula_are_named():
+    def in_place(z, T):
+        z /= T
+        return stable_softmax(z, 1.0)
+
+    def over_dim_1(z, T):
+        e = torch.exp(z / T - (z / T).max(dim=1, keepdim=True).values)
+        return e / e.sum(dim=1, keepdim=True)
+
+    def global_max(z, T):
+        e = torch.exp(z / T - (z / T).max())
+        return e / e.sum(dim=-1, keepdim=True)
+
+    assert_diagnoses(check_softmax_with_temperature(in_place), "changed the logits it was given", "/=")
+    assert_diagnoses(check_softmax_with_temperature(over_dim_1), "normalised over dim 1", "dim=-1")
+    assert_diagnoses(check_softmax_with_temperature(global_max), "each row's own maximum")
 
 
 def test_a_softmax_that_clamps_the_logits_is_told_so_not_told_it_overflowed():
@@ -417,7 +502,8 @@ def test_the_soft_cross_entropy_passes_and_the_check_says_how_it_differs_from_kl
 @pytest.mark.parametrize(
     ("buggy", "phrases"),
     [
-        (log_of_logits, ["returned NaN", "log of a negative number", "log_softmax"]),
+        (log_of_logits, ["returned NaN", "not once every logit is made positive", "log of raw logits",
+                         "log_softmax"]),
         (mean_reduction, ["10x too small", "reduction='mean'", "batchmean"]),
         (missing_t_squared, ["shrinks like 1/T**2", "multiply the soft term by T**2"]),
         (kl_wrong_direction, ["KL(student || teacher)"]),
@@ -541,6 +627,14 @@ def test_each_step_bug_gets_its_diagnosis(bug, phrases):
     assert_diagnoses(check_distillation_step(buggy), *phrases)
 
 
+def test_a_teacher_detached_after_its_forward_pass_is_told_the_graph_was_built():
+    def detached(student, teacher, optimizer, images, labels, T, alpha):
+        teacher.eval()
+        correct_step_body(student, teacher(images).detach(), optimizer, images, labels, T, alpha)
+
+    assert_diagnoses(check_distillation_step(detached), "recorded a graph", "torch.no_grad()", "too late")
+
+
 def test_a_step_with_an_optimizer_of_its_own_is_caught():
     def own_optimizer(student, teacher, optimizer, images, labels, T, alpha):
         step_with(student, teacher, torch.optim.SGD(student.parameters(), lr=0.01), images, labels, T, alpha)
@@ -644,6 +738,8 @@ def test_gap_closed_check():
     assert_diagnoses(check_gap_closed(lambda s, d, t: round((d - s) / (t - s), 2)), "do not round")
     assert_diagnoses(check_gap_closed(lambda s, d, t: (d - s) // (t - s)), "whole number 0", "//")
     assert_diagnoses(check_gap_closed(lambda s, d, t: int((d - s) / (t - s))), "whole number 0", "int()")
+    assert_diagnoses(check_gap_closed(lambda s, d, t: (d - s) / abs(t - s)), "error counts", "without abs()")
+    assert_diagnoses(check_gap_closed(lambda s, d, t: abs((d - s) / (t - s))), "distillation hurts", "no abs()")
     clipped_below = check_gap_closed(lambda s, d, t: max((d - s) / (t - s), 0.0))  # only the floor clipped
     assert_diagnoses(clipped_below, "do not clip", "lost to its scratch twin, -0.10")
     assert "born-again" not in clipped_below.message
