@@ -330,8 +330,8 @@ def _call(function: Callable, *args):
                          "never ends, or far more work than the exercise needs? It keeps running in the "
                          "background; restart the kernel before you run the cell again.")
     error = outcome.get("error")
-    if isinstance(error, NotImplementedError):
-        raise error
+    if isinstance(error, (NotImplementedError, _Diagnosis)):
+        raise error  # the stub; or a diagnosis from a function the check handed to the student's (a spy loss)
     if error is not None:
         raise _Diagnosis(f"your function raised {type(error).__name__}: {error}")
     return outcome["value"]
@@ -614,9 +614,10 @@ def _nan_diagnosis(loss_fn: Callable, what: str, *args) -> _Diagnosis:
         return _Diagnosis(f"your function returned NaN for {what}, but not once every logit is made positive: it "
                           "takes the log of raw logits, which can be negative. Take log-probabilities instead "
                           "(F.log_softmax).")
-    return _Diagnosis(f"your function returned NaN for {what}, even with every logit positive. Look for a log of a "
-                      "number that can be negative or 0 (F.kl_div takes the log of its target: give it "
-                      "probabilities, or log-probabilities with log_target=True) or a 0 / 0.")
+    return _Diagnosis(f"your function returned NaN for {what}, also when every logit is positive, so not from a log "
+                      "of raw logits. Print its terms one by one to find the first NaN; places to look: a log of a "
+                      "number that can be negative or 0 (F.kl_div takes the log of its target, unless "
+                      "log_target=True), a 0 / 0.")
 
 
 def _value_and_gradient(loss_fn: Callable, s: torch.Tensor, *args) -> tuple[float, torch.Tensor]:
@@ -781,6 +782,9 @@ def check_distillation_step(
                                  "does not learn from this batch (or only through an optimizer of your own).")
             if optimizer.steps > 1:
                 raise _Diagnosis(f"you called optimizer.step() {optimizer.steps} times: one step per batch.")
+            if not all(bool(torch.isfinite(p).all()) for p in student.parameters()):
+                raise _Diagnosis("after your step the student's weights are NaN (or infinite): the loss that was "
+                                 "backpropagated was not a finite number.")
 
             with torch.no_grad():
                 teacher_logits = teacher.eval().net(images)
@@ -851,6 +855,10 @@ def check_epoch_alignment(
         problems: set[str] = set()
 
         def spy_loss(student_logits, labels, teacher_logits, T=4.0, alpha=0.9):  # distillation_loss's names
+            shapes = [tuple(getattr(a, "shape", ())) for a in (student_logits, labels, teacher_logits)]
+            if len(shapes[0]) != 2 or len(shapes[1]) != 1 or len(shapes[2]) != 2:
+                raise _Diagnosis(f"loss_fn was given tensors of shapes {shapes}: call it as loss_fn(student_logits, "
+                                 "labels, teacher_logits_of_the_batch), in that order, shapes (B, 10), (B,), (B, 10).")
             rows = student_logits[:, 0].detach().round().long()
             seen.append(rows.tolist())
             if not torch.equal(teacher_logits[:, 0].detach().round().long(), rows):

@@ -176,7 +176,7 @@ RETURNS_NAN = {
 def test_nan_from_the_students_function_is_reported_as_such(check):
     result = check(RETURNS_NAN[check])
     assert_diagnoses(result, "your function returned NaN")
-    assert "log of raw logits" not in result.message, "a NaN of another cause was blamed on the log of logits"
+    assert "it takes the log of raw logits" not in result.message, "a NaN of another cause was blamed on the log"
 
 
 def test_nan_in_the_students_epoch_or_shifted_model_is_reported_as_such():
@@ -188,6 +188,28 @@ def test_nan_in_the_students_epoch_or_shifted_model_is_reported_as_such():
             optimizer.step()
 
     assert_diagnoses(check_epoch_alignment(nan_epoch), "weights are NaN")
+
+    def nan_step(student, teacher, optimizer, images, labels, T, alpha):
+        teacher.eval()
+        with torch.no_grad():
+            teacher_logits = teacher(images)
+        loss = distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha) * NAN
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    assert_diagnoses(check_distillation_step(nan_step), "weights are NaN")
+
+
+def test_an_epoch_that_calls_the_loss_with_its_arguments_swapped_is_told_the_order():
+    def swapped(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        for idx in torch.randperm(len(y), generator=generator).split(batch_size):
+            loss = loss_fn(y[idx], student(x[idx]), teacher_logits[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    assert_diagnoses(check_epoch_alignment(swapped), "in that order", "(B, 10), (B,), (B, 10)")
 
     def nan_bias(model, cls, shift):
         shifted = copy.deepcopy(model)
