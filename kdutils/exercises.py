@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import itertools
 import math
 import numbers
@@ -311,6 +312,7 @@ def _call(function: Callable, *args):
     """
     global _time_left
     outcome = {}
+    before = [tensor.detach().clone() for _, tensor in _tensors_in(args)]
 
     def run() -> None:
         try:
@@ -334,7 +336,31 @@ def _call(function: Callable, *args):
         raise error  # the stub; or a diagnosis from a function the check handed to the student's (a spy loss)
     if error is not None:
         raise _Diagnosis(f"your function raised {type(error).__name__}: {error}")
+    _inputs_unchanged(function, args, before)
     return outcome["value"]
+
+
+def _tensors_in(args) -> list[tuple[int, torch.Tensor]]:
+    """The tensors among a call's arguments, directly or in a list or tuple, with the argument's position."""
+    found = []
+    for position, arg in enumerate(args):
+        for item in arg if isinstance(arg, (list, tuple)) else (arg,):
+            if isinstance(item, torch.Tensor):
+                found.append((position, item))
+    return found
+
+
+def _inputs_unchanged(function: Callable, args, before: list[torch.Tensor]) -> None:
+    """Stop when the student's function changed a tensor it was given: the caller goes on using it."""
+    for (position, tensor), copy_before in zip(_tensors_in(args), before):
+        if tensor.shape != copy_before.shape or not torch.equal(tensor.detach(), copy_before):
+            try:
+                name = f"{list(inspect.signature(function).parameters)[position]!r} "
+            except (TypeError, ValueError, IndexError):
+                name = ""
+            raise _Diagnosis(f"your function changed the tensor it was given as its argument {name}(number "
+                             f"{position + 1}) in place, with an operation such as /=, +=, x[:] = ..., .sub_() "
+                             "or .clamp_(): the caller goes on using it. Compute new tensors instead.")
 
 
 def _finite(values: torch.Tensor, what: str, tip: str = "") -> None:
@@ -355,13 +381,6 @@ def _tensor(value, what: str) -> torch.Tensor:
         return torch.as_tensor(value, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
         raise _Diagnosis(f"{what} should be a tensor of numbers, got {type(value).__name__}.") from None
-
-
-def _unchanged(given: torch.Tensor, original: torch.Tensor, what: str) -> None:
-    """Stop when the student's function changed a tensor it was given (an in-place operation such as /=)."""
-    if given.shape != original.shape or not torch.equal(given, original):
-        raise _Diagnosis(f"your function changed the {what} it was given (an in-place operation such as /=, "
-                         "+=, .fill_() or .clamp_()): compute a new tensor, and leave the caller's as it was.")
 
 
 def _number(value, what: str, tip: str = "") -> float:
@@ -472,9 +491,7 @@ def check_precision(precision: Callable[[torch.Tensor], torch.Tensor]) -> CheckR
     def body() -> str:
         for matrix in _confusion_matrices():
             classes = matrix.shape[0]
-            given = matrix.clone()
-            got = _tensor(_call(precision, given), "the precision")
-            _unchanged(given, matrix, "confusion matrix")
+            got = _tensor(_call(precision, matrix.clone()), "the precision")
             if got.shape != (classes,):
                 raise _Diagnosis(f"return one precision per class, shape ({classes},), got shape {tuple(got.shape)}.")
             predicted = matrix.sum(dim=0)
@@ -515,9 +532,7 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
         cases += [(5 * torch.randn(6, 5, generator=generator), T) for T in (2.5, 3)]
         cases += [(2 * torch.randn(2, 3, 5, generator=generator), 2.0)]  # notebook 10's (batch, position, vocabulary)
         for logits, T in cases:
-            given = logits.clone()
-            got = _tensor(_call(softmax_t, given, T), "the result")
-            _unchanged(given, logits, "logits")
+            got = _tensor(_call(softmax_t, logits.clone(), T), "the result")
             if got.shape != logits.shape:
                 raise _Diagnosis(f"return one probability per logit, shape {tuple(logits.shape)}, got "
                                  f"{tuple(got.shape)}.")
@@ -543,8 +558,8 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                     (torch.tensor([[-1000.0, -990.0, -1010.0]]), 1.0, "exp(-990) underflows to 0, and 0 / 0 is NaN"),
                     (torch.tensor([[500.0, 499.0, -3.0]]), 0.5, "exp(1000) overflows to inf"),
                     (torch.tensor([[1000.0, 0.0, 990.0], [-1000.0, -999.0, -1010.0]]), 1.0,
-                     "a row far below the largest logit of the whole tensor underflows to 0 / 0: subtract each "
-                     "row's own maximum, not one for the whole tensor")]
+                     "a row far below the largest logit of the whole tensor underflows to 0 / 0, so one maximum "
+                     "for the whole tensor is not enough")]
         for logits, T, why in extremes:
             got = _tensor(_call(softmax_t, logits.clone(), T), "the result")
             expected = torch.softmax(logits.double() / T, dim=-1)
@@ -662,7 +677,8 @@ def check_distillation_loss(
     def body() -> str:
         generator = torch.Generator().manual_seed(0)
         cross_entropy_form = False
-        for T, alpha, batch in ((2.0, 0.5, 16), (8.0, 0.7, 8), (4.0, 0.25, 12), (4.0, 0.9, 8), (2.0, 1.0, 8)):
+        # The first case's alpha is not 0.5, where alpha on the wrong term would change nothing.
+        for T, alpha, batch in ((2.0, 0.6, 16), (8.0, 0.7, 8), (4.0, 0.25, 12), (4.0, 0.9, 8), (2.0, 1.0, 8)):
             s = 2 * torch.randn(batch, 10, generator=generator)
             t = 3 * torch.randn(batch, 10, generator=generator)
             y = torch.randint(0, 10, (batch,), generator=generator)
@@ -842,7 +858,7 @@ def check_epoch_alignment(
     teacher_logits_of_the_batch)`` the teacher's logits *of the same examples* as the images and labels,
     and take one optimizer step per batch, its gradients cleared first.
     """
-    n, batch_size, lr = 43, 8, 0.1
+    n, batch_size, lr, stale = 43, 8, 0.1, 5.0
     batches = math.ceil(n / batch_size)
 
     def run(seed: int) -> tuple[list[list[int]], set[str], float, int]:
@@ -870,6 +886,7 @@ def check_epoch_alignment(
             return student_logits[:, 1].mean()
 
         student = _RowStudent()
+        student.offset.grad = torch.tensor(stale)  # left from before the epoch: each batch must clear it first
         optimizer = _WatchedSGD(student.parameters(), lr=lr)
         _call(epoch, student, optimizer, x, y, teacher_logits, batch_size, torch.Generator().manual_seed(seed),
               spy_loss)
@@ -919,10 +936,14 @@ def check_epoch_alignment(
         if _close(offset, 0.0, abs_=1e-7):
             raise _Diagnosis("the student did not change: for each batch call loss.backward() and then "
                              "optimizer.step() (with optimizer.zero_grad() before the backward, not between).")
-        if _close(offset, -lr * batches * (batches + 1) / 2, abs_=1e-5):
+        if _close(offset, -lr * (stale * batches + batches * (batches + 1) / 2), abs_=1e-5):
             raise _Diagnosis("you never cleared the gradients: call optimizer.zero_grad() before each "
                              "loss.backward(), or each step also repeats all the earlier batches' gradients.")
-        raise _Diagnosis(f"the student moved as {-offset / lr:.1f} optimizer steps of this epoch's {batches} "
+        if _close(offset, -lr * (batches + stale), abs_=1e-5):
+            raise _Diagnosis("the first batch's step also applied a gradient left from before the epoch: call "
+                             "optimizer.zero_grad() before each backward (clearing after the step is one batch too "
+                             "late for the first).")
+        raise _Diagnosis(f"the student moved as {-offset / lr:.3f} optimizer steps of this epoch's {batches} "
                          "batches would: one optimizer.step() per batch, after zero_grad() and backward().")
 
     return _run(epoch, body)
@@ -1012,6 +1033,13 @@ def check_add_to_bias(add_to_bias: Callable[[nn.Module, int, float], nn.Module])
                 raise _Diagnosis(f"you set bias[{cls}] to {shift}: add shift to it (+=), keeping what it learnt.")
             if len(changed) == 1 and changed[0] != cls:
                 raise _Diagnosis(f"asked for class {cls}, you shifted class {changed[0]}: use the cls you were given.")
+            if changed == [cls] and _same(column, torch.full((5,), -shift, dtype=torch.float64)):
+                raise _Diagnosis(f"the logit of class {cls} moved by {-shift:g}, the opposite of shift = {shift:g}: "
+                                 "add shift to the bias (+=), do not subtract it.")
+            bias_before = original["fc2.bias"][cls].item()
+            if changed == [cls] and _same(column, torch.full((5,), bias_before * (shift - 1), dtype=torch.float64)):
+                raise _Diagnosis(f"you multiplied bias[{cls}] by shift (*=): add shift to it (+=), so every logit of "
+                                 f"class {cls} rises by the same {shift:g}.")
             if changed == [cls] and _same(column, column[0].expand(5)):
                 raise _Diagnosis(f"the logit of class {cls} rose by {column[0].item():.4g}, not by shift = {shift}: "
                                  "use the shift you were given.")

@@ -326,6 +326,56 @@ def test_a_helper_of_the_students_own_with_a_library_name_is_not_mistaken_for_it
     assert_passes(check_distillation_step(correct_step))
 
 
+def in_place_answers():
+    """A correct answer for each check that changes a tensor it was given, and that argument's name."""
+
+    def loss(s, y, t, T, alpha):
+        t /= T
+        soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t, dim=1), reduction="batchmean")
+        return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(s, y)
+
+    def hint(projected, teacher_features):
+        return teacher_features.sub_(projected).pow(2).mean()
+
+    def average(logits_list, T):
+        for z in logits_list:
+            z /= T
+        return torch.stack([F.softmax(z, dim=1) for z in logits_list]).mean(dim=0)
+
+    def reverse(student_logits, teacher_logits):
+        teacher_logits -= teacher_logits.logsumexp(dim=-1, keepdim=True)
+        log_s = F.log_softmax(student_logits, dim=-1)
+        return (log_s.exp() * (log_s - teacher_logits)).sum(dim=-1).mean()
+
+    def ece(probabilities, labels, bins):
+        probabilities.clamp_(min=1e-3)
+        return ece_with(probabilities, labels, bins)
+
+    def step(student, teacher, optimizer, images, labels, T, alpha):
+        images.sub_(0.1307).div_(0.3081)
+        correct_step(student, teacher, optimizer, images, labels, T, alpha)
+
+    def epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        order = torch.randperm(len(y), generator=generator)
+        x[:], y[:], teacher_logits[:] = x[order], y[order], teacher_logits[order]  # aligned, but the caller's
+        for begin in range(0, len(y), batch_size):
+            rows = slice(begin, begin + batch_size)
+            loss = loss_fn(student(x[rows]), y[rows], teacher_logits[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return [(check_distillation_loss, loss, "'t'"), (check_hint_loss, hint, "'teacher_features'"),
+            (check_ensemble_average, average, "'logits_list'"), (check_reverse_kl, reverse, "'teacher_logits'"),
+            (check_expected_calibration_error, ece, "'probabilities'"), (check_distillation_step, step, "'images'"),
+            (check_epoch_alignment, epoch, "'x'")]
+
+
+@pytest.mark.parametrize(("check", "answer", "name"), in_place_answers(), ids=lambda v: getattr(v, "__name__", ""))
+def test_an_answer_that_changes_a_tensor_it_was_given_is_told_so(check, answer, name):
+    assert_diagnoses(check(answer), f"changed the tensor it was given as its argument {name}", "in place")
+
+
 # --- notebook 01: parameter count ---------------------------------------------------------------------------
 
 
@@ -372,7 +422,7 @@ def test_precision_check():
         m.fill_diagonal_(0)
         return precision
 
-    assert_diagnoses(check_precision(zeroes_the_matrix), "changed the confusion matrix it was given")
+    assert_diagnoses(check_precision(zeroes_the_matrix), "changed the tensor it was given as its argument 'm'")
 
 
 # --- notebook 03: softmax with a temperature -----------------------------------------------------------------
@@ -396,9 +446,9 @@ def test_softmax_bugs_beyond_the_formula_are_named():
         e = torch.exp(z / T - (z / T).max())
         return e / e.sum(dim=-1, keepdim=True)
 
-    assert_diagnoses(check_softmax_with_temperature(in_place), "changed the logits it was given", "/=")
+    assert_diagnoses(check_softmax_with_temperature(in_place), "its argument 'z' (number 1) in place", "/=")
     assert_diagnoses(check_softmax_with_temperature(over_dim_1), "normalised over dim 1", "dim=-1")
-    assert_diagnoses(check_softmax_with_temperature(global_max), "each row's own maximum")
+    assert_diagnoses(check_softmax_with_temperature(global_max), "one maximum for the whole tensor is not enough")
 
 
 def test_a_softmax_that_clamps_the_logits_is_told_so_not_told_it_overflowed():
@@ -535,7 +585,7 @@ def test_the_soft_cross_entropy_passes_and_the_check_says_how_it_differs_from_kl
         (hard_term_at_temperature, ["cross-entropy with the hard labels uses the temperature"]),
         (detached, ["no gradient"]),
         (soft_term_detached, ["right value but the wrong gradient", "detached"]),
-        (defaults_hard_coded, ["at T = 2.0, alpha = 0.5"]),
+        (defaults_hard_coded, ["at T = 2.0, alpha = 0.6"]),
         (plus_one, ["gradient is right but the value is not"]),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
@@ -714,6 +764,24 @@ def test_correct_epochs_pass():
     assert_passes(check_epoch_alignment(with_keywords))
 
 
+def test_an_epoch_that_clears_gradients_after_each_step_is_told_the_first_batch_is_late():
+    def cleared_after(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        for idx in torch.randperm(len(y), generator=generator).split(batch_size):
+            loss_fn(student(x[idx]), y[idx], teacher_logits[idx]).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+    assert_diagnoses(check_epoch_alignment(cleared_after), "left from before the epoch", "one batch too late")
+
+
+def test_alpha_on_the_wrong_term_is_named_together_with_another_mistake():
+    def swapped_alpha_without_t2(s, y, t, T, alpha):
+        soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+        return (1 - alpha) * soft + alpha * F.cross_entropy(s, y)
+
+    assert_diagnoses(check_distillation_loss(swapped_alpha_without_t2), "1/T**2", "ALSO", "alpha weights the other")
+
+
 def test_an_epoch_with_one_optimizer_step_for_all_its_batches_fails():
     def one_step_per_epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
         optimizer.zero_grad()
@@ -778,7 +846,7 @@ def correct_add_to_bias(model, cls, shift):
 
 
 def shift_with(model, cls, shift, *, copy_model=True, every=False, weights=False, set_to=False, cls_=None,
-               shift_=None):
+               shift_=None, subtract=False, multiply=False):
     shifted = copy.deepcopy(model) if copy_model else model
     cls, shift = cls if cls_ is None else cls_, shift if shift_ is None else shift_
     with torch.no_grad():
@@ -788,6 +856,10 @@ def shift_with(model, cls, shift, *, copy_model=True, every=False, weights=False
             shifted.fc2.weight[cls] += shift
         elif set_to:
             shifted.fc2.bias[cls] = shift
+        elif subtract:
+            shifted.fc2.bias[cls] -= shift
+        elif multiply:
+            shifted.fc2.bias[cls] *= shift
         else:
             shifted.fc2.bias[cls] += shift
     return shifted
@@ -814,6 +886,8 @@ def test_add_to_bias_check():
         (dict(set_to=True), ["you set bias[7] to 2.5", "add shift"]),
         (dict(cls_=7), ["asked for class 0, you shifted class 7"]),
         (dict(shift_=2.5), ["rose by 2.5, not by shift = -1.25"]),
+        (dict(subtract=True), ["moved by -2.5, the opposite of shift = 2.5", "do not subtract"]),
+        (dict(multiply=True), ["multiplied bias[7] by shift (*=)", "+="]),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else "",
 )
