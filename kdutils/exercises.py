@@ -943,6 +943,11 @@ def check_epoch_alignment(
             raise _Diagnosis("the first batch's step also applied a gradient left from before the epoch: call "
                              "optimizer.zero_grad() before each backward (clearing after the step is one batch too "
                              "late for the first).")
+        if -offset / lr > batches:
+            raise _Diagnosis(f"the student moved further than this epoch's {batches} batches allow (as far as "
+                             f"{-offset / lr:.3f} clean steps): a gradient was not cleared before a backward, one "
+                             "from before the epoch or from an earlier batch. Call optimizer.zero_grad() before "
+                             "each loss.backward().")
         raise _Diagnosis(f"the student moved as {-offset / lr:.3f} optimizer steps of this epoch's {batches} "
                          "batches would: one optimizer.step() per batch, after zero_grad() and backward().")
 

@@ -774,6 +774,17 @@ def test_an_epoch_that_clears_gradients_after_each_step_is_told_the_first_batch_
     assert_diagnoses(check_epoch_alignment(cleared_after), "left from before the epoch", "one batch too late")
 
 
+def test_an_epoch_that_lets_any_stale_gradient_through_is_told_it_moved_too_far():
+    def half_cleared(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        for number, idx in enumerate(torch.randperm(len(y), generator=generator).split(batch_size)):
+            if number % 2:  # every other batch keeps the previous batch's gradient
+                optimizer.zero_grad()
+            loss_fn(student(x[idx]), y[idx], teacher_logits[idx]).backward()
+            optimizer.step()
+
+    assert_diagnoses(check_epoch_alignment(half_cleared), "moved further than", "optimizer.zero_grad() before")
+
+
 def test_alpha_on_the_wrong_term_is_named_together_with_another_mistake():
     def swapped_alpha_without_t2(s, y, t, T, alpha):
         soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
