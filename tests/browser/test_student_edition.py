@@ -82,7 +82,7 @@ def test_a_student_sees_the_diagnosis_then_the_pass(lab, page):
 
         type_and_run(page, cell, BUGGY)
         diagnosis = wait_for_output(panel, cell, "NOT YET", STUDENT_NOTEBOOK)
-        assert "NaN" in diagnosis and "log of logits" in diagnosis and "log_softmax" in diagnosis, diagnosis
+        assert "NaN" in diagnosis and "log of raw logits" in diagnosis and "log_softmax" in diagnosis, diagnosis
 
         type_and_run(page, cell, CORRECT)
         verdict = wait_for_output(panel, cell, "PASSED", STUDENT_NOTEBOOK)
