@@ -1,15 +1,17 @@
-"""Helpers for the knowledge-distillation notebook series.
+"""The lesson of the knowledge-distillation series: what a notebook imports to teach, one module per concern.
 
-Modules, each importing only those listed before it: ``paths`` (the data folder), ``losses`` (every
-loss the series teaches), ``models`` (teacher and student), ``repro`` (seeds, device),
-``analysis`` (confusions, statistics, calibration), ``checkpoints`` (atomic save, safe load),
-``data`` (datasets and their command line), ``training`` (the one training loop), ``teacher``
-(the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets, bias fix),
-``features`` (hint distillation) and ``deploy`` (export, int8, latency).
+In the order the series needs them (a module imports only from modules above it in this list):
 
-For running the series on any machine: ``progress`` (progress bars saved at their final state),
-``claims`` (the reference machine; ``claim``, strict there and a notice elsewhere), ``tolerance``
-(numbers compared within a stated tolerance off the reference machine) and ``rerun`` (cells run twice).
+``files`` (the data folder, atomic writes), ``repro`` (seeds, device), ``progress`` (progress bars saved
+at their final state), ``models`` (teacher and student), ``losses`` (every loss the series teaches),
+``checkpoints`` (atomic save, safe load), ``data`` (datasets as in-memory tensors), ``analysis``
+(confusions, statistics, calibration), ``training`` (the one training loop, for images and words),
+``teacher`` (the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets,
+the bias fix), ``features`` (feature distillation), ``deploy`` (export, int8, latency), ``ensembles``
+(averaged teachers), ``words`` (the word list and its tensors) and ``text`` (character-level language models).
+
+``exercises`` is the students' door to the exercise checks. The classroom's tooling (claims, tolerances,
+the student edition, grading, the checks themselves) is ``kdutils.course``, which no lesson module imports.
 """
 
 __version__ = "0.1.0"

@@ -2,13 +2,13 @@
 
 Computing only; the figures are in ``kdutils.plots``.
 
-* ``confusion_matrix``, ``most_confident_mistakes``, ``mean_soft_labels_by_class``;
+* ``confusion_matrix``, ``per_class_accuracy``, ``most_confident_mistakes``, ``mean_soft_labels_by_class``;
 * ``paired_difference``: the mean difference between two sets of runs paired by seed, its sample
-  standard deviation (ddof=1) and its 95% confidence interval (Student's t);
+  standard deviation (ddof=1), its 95% confidence interval (Student's t) and the verdict it supports;
 * ``agreement`` and ``expected_calibration_error``: how often two models give the same answer, and
-  how far a model's confidence is from its accuracy;
-* ``mean_kl_divergence``, ``reliability_bins`` and ``fit_temperature``: how far one model's predictions
-  are from another's, what a reliability diagram draws, and temperature scaling (notebook 09).
+  how far a model's confidence is from its accuracy (``reliability_bins`` per confidence bin);
+* ``mean_kl_divergence`` and ``fit_temperature``: how far one model's predictions are from another's,
+  and temperature scaling (notebook 09).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "PairedDifference",
     "ReliabilityBins",
     "agreement",
+    "confidence_bins",
     "confusion_matrix",
     "expected_calibration_error",
     "fit_temperature",
@@ -30,6 +31,7 @@ __all__ = [
     "mean_soft_labels_by_class",
     "most_confident_mistakes",
     "paired_difference",
+    "per_class_accuracy",
     "reliability_bins",
     "t_quantile",
 ]
@@ -42,6 +44,19 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
         raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(predictions.shape)} differ in shape.")
     flat = labels.long() * num_classes + predictions.long()
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """``(C,)`` float64: the share of each class's examples that the model's top score gets right (its recall).
+
+    ``num_classes`` defaults to the logits' width. A class with no example in ``labels`` gets NaN (0 / 0).
+    """
+    logits = torch.as_tensor(logits).detach().cpu()
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (N, classes), got shape {tuple(logits.shape)}.")
+    matrix = confusion_matrix(torch.as_tensor(labels).cpu(), logits.argmax(dim=1), num_classes or logits.shape[1])
+    matrix = matrix.double()
+    return matrix.diag() / matrix.sum(dim=1)
 
 
 def most_confident_mistakes(
@@ -146,6 +161,14 @@ class PairedDifference:
         """Whether the 95% interval lies entirely on one side of zero."""
         return self.low > 0 or self.high < 0
 
+    def verdict(self, better: str = "better", worse: str = "worse") -> str:
+        """What the interval supports: ``better`` (it lies above zero), ``worse`` (below) or no measurable difference.
+
+        Name the two sides for the quantity compared, e.g. ``verdict("higher (worse)", "lower (better)")``
+        for an error.
+        """
+        return better if self.low > 0 else worse if self.high < 0 else "no measurable difference"
+
     def __str__(self) -> str:
         return f"{self.mean:+.2f} (95% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
 
@@ -200,23 +223,9 @@ def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor
 
     The predictions are grouped by their confidence (the largest probability) into ``bins`` equal
     bins over (0, 1]; ECE is the share-weighted mean of ``|accuracy - mean confidence|`` per bin
-    (Guo et al., 2017). 0 is perfectly calibrated.
+    (Guo et al., 2017). 0 is perfectly calibrated. It is ``reliability_bins(...).ece``.
     """
-    probabilities = _check_probabilities("probabilities", probabilities)
-    if not isinstance(labels, torch.Tensor) or labels.shape != (probabilities.shape[0],):
-        raise ValueError(f"labels must be a 1-D tensor with one class index per row ({probabilities.shape[0]}).")
-    if not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
-    confidence, predicted = probabilities.max(dim=1)
-    correct = (predicted == labels).double()
-    which = (confidence * bins).ceil().long().clamp(1, bins) - 1  # bin k holds (k/bins, (k+1)/bins]
-    error = 0.0
-    for k in range(bins):
-        members = which == k
-        if bool(members.any()):
-            share = members.double().mean().item()
-            error += share * abs(correct[members].mean().item() - confidence[members].mean().item())
-    return error
+    return reliability_bins(probabilities, labels, bins).ece
 
 
 # ---- fidelity and calibration (notebook 09) -------------------------------------------------------------------
@@ -244,34 +253,28 @@ class ReliabilityBins:
     """Predictions grouped by confidence: per bin, the mean confidence, the accuracy and the count.
 
     Bin ``k`` holds the confidences in ``(edges[k], edges[k + 1]]``; an empty bin has NaN confidence and
-    accuracy and count 0. ``ece`` equals ``expected_calibration_error`` with the same bins.
+    accuracy and count 0. ``total`` counts every prediction grouped. ``ece`` is the expected calibration error.
     """
 
     edges: list[float]
     confidence: list[float]
     accuracy: list[float]
     count: list[int]
+    total: int
 
     @property
     def ece(self) -> float:
-        total = sum(self.count)
-        return sum(n / total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence) if n)
+        """The share-weighted mean over the bins of ``|accuracy - mean confidence|``."""
+        return sum(n / self.total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence) if n)
 
 
-def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> ReliabilityBins:
-    """What a reliability diagram draws: accuracy against mean confidence in ``bins`` equal confidence bins.
+def confidence_bins(confidence: torch.Tensor, correct: torch.Tensor, which: torch.Tensor, bins: int) -> ReliabilityBins:
+    """Per bin, the mean ``confidence``, the mean of ``correct`` (the accuracy) and the count of predictions.
 
-    The confidence of a prediction is its largest probability; the binning is that of
-    ``expected_calibration_error``. A well-calibrated model has accuracy close to confidence in every bin.
+    ``which`` gives each prediction's bin, 0 to ``bins - 1``; a prediction given another number is in no
+    bin (it still counts in ``total``). ``reliability_bins`` gives each prediction its bin by confidence.
     """
-    probabilities = _check_probabilities("probabilities", probabilities)
-    if not isinstance(labels, torch.Tensor) or labels.shape != (probabilities.shape[0],):
-        raise ValueError(f"labels must be a 1-D tensor with one class index per row ({probabilities.shape[0]}).")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
-    confidence, predicted = probabilities.max(dim=1)
-    correct = (predicted == labels).double()
-    which = (confidence * bins).ceil().long().clamp(1, bins) - 1
+    confidence, correct = confidence.double(), correct.double()
     mean_confidence, accuracy, count = [], [], []
     for k in range(bins):
         members = which == k
@@ -279,7 +282,24 @@ def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: in
         count.append(n)
         mean_confidence.append(confidence[members].mean().item() if n else math.nan)
         accuracy.append(correct[members].mean().item() if n else math.nan)
-    return ReliabilityBins([k / bins for k in range(bins + 1)], mean_confidence, accuracy, count)
+    return ReliabilityBins([k / bins for k in range(bins + 1)], mean_confidence, accuracy, count, len(confidence))
+
+
+def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> ReliabilityBins:
+    """What a reliability diagram draws: accuracy against mean confidence in ``bins`` equal confidence bins.
+
+    The confidence of a prediction is its largest probability; bin ``k`` holds the confidences in
+    ``(k / bins, (k + 1) / bins]``. A well-calibrated model has accuracy close to confidence in every bin.
+    """
+    probabilities = _check_probabilities("probabilities", probabilities)
+    if not isinstance(labels, torch.Tensor) or labels.shape != (probabilities.shape[0],):
+        raise ValueError(f"labels must be a 1-D tensor with one class index per row ({probabilities.shape[0]}).")
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
+    confidence, predicted = probabilities.max(dim=1)
+    correct = predicted == labels
+    which = (confidence * bins).ceil().long().clamp(1, bins) - 1  # (k/bins, (k+1)/bins] -> k; 1.0 in the last
+    return confidence_bins(confidence, correct, which, bins)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.05, high: float = 20.0) -> float:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import platform
-import tempfile
 import zipfile
 from collections.abc import Callable
 from importlib import metadata as package_metadata
@@ -16,7 +14,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .paths import default_root
+from .files import atomic_write, default_root
 
 __all__ = [
     "CheckpointError",
@@ -64,13 +62,12 @@ def _plain(value: Any) -> Any:
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
     """Save ``model``'s weights with ``metadata`` to ``path`` atomically.
 
-    The file is written to a temporary name in the same folder, flushed to disk, then renamed over
-    ``path``: a crash mid-write leaves the old checkpoint (or none), never a truncated one. The
+    The file is written with ``kdutils.files.atomic_write``: a crash mid-write leaves the old checkpoint
+    (or none), never a truncated one. The
     architecture, library versions and the given metadata (dataset, seed, epochs, accuracy, ...)
     are recorded beside the weights.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "architecture": type(model).__name__,
@@ -83,16 +80,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path
             "python": platform.python_version(),
         },
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a checkpoint is as shareable as the data
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with atomic_write(path) as tmp, open(tmp, "wb") as file:
+        torch.save(payload, file)
     return path
 
 

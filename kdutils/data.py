@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, read_metadata
-from .paths import default_root
+from .files import atomic_write, default_root
 
 __all__ = [
     "DATASETS",
@@ -164,7 +163,7 @@ def sha256_of_file(path: str | Path) -> str:
 def _ways_to_get(spec: DatasetSpec, root: Path) -> str:
     ways = [
         f"put the four raw IDX files ({', '.join(spec.files)}; plain or .gz) in a folder and set "
-        f"{RAW_DIR_ENV}=/that/folder, or run: python -m kdutils.data import /that/folder --dataset {spec.name}",
+        f"{RAW_DIR_ENV}=/that/folder, or run: python -m kdutils.course data import /that/folder --dataset {spec.name}",
         f"run with internet access once so torchvision can download it into {_raw_folder(spec, root)}",
     ]
     if spec.install_hint:
@@ -208,19 +207,14 @@ def _source_file(source: Path, file_name: str) -> Path | None:
 
 def _copy_verified(src: Path, dest: Path, expected_sha256: str) -> None:
     """Decompress (if needed) ``src`` into ``dest`` atomically, refusing content with the wrong hash."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        opener = gzip.open if src.suffix == ".gz" else open
+    opener = gzip.open if src.suffix == ".gz" else open
+    with atomic_write(dest) as tmp:  # an error below leaves dest as it was
         try:
-            with opener(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            with opener(src, "rb") as fin, open(tmp, "wb") as fout:
                 while chunk := fin.read(_CHUNK):
                     digest.update(chunk)
                     fout.write(chunk)
-                fout.flush()
-                os.fsync(fout.fileno())
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ChecksumError(f"{src} cannot be read ({exc}); it is corrupted or truncated.") from exc
         if digest.hexdigest() != expected_sha256:
@@ -228,10 +222,6 @@ def _copy_verified(src: Path, dest: Path, expected_sha256: str) -> None:
                 f"{src} is not the published file: the SHA-256 of its content is {digest.hexdigest()}, "
                 f"expected {expected_sha256}. Replace it with an intact copy."
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are for everyone
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def import_raw(name: str, source: str | Path, root: str | Path | None = None) -> Path:
@@ -262,7 +252,7 @@ def _import_raw(spec: DatasetSpec, root: Path, source: Path) -> Path:
 
 
 def find_source(name: str) -> Path | None:
-    """The first local folder (``$KDUTILS_RAW_DIR``, then system locations) holding all raw files."""
+    """The first local folder (``$KDUTILS_RAW_DIR``, then system locations) holding all raw files of ``name``."""
     return _find_source(get_spec(name))
 
 
@@ -340,6 +330,14 @@ class Split:
         indices = torch.as_tensor(indices, dtype=torch.long)
         return Split(self.x[indices], self.y[indices])
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(images, labels)`` of the examples at ``idx``: one mini-batch, for ``kdutils.training.fit``."""
+        return self.x[idx], self.y[idx]
+
+    def to(self, device: torch.device | str) -> Split:
+        """This split on ``device`` (sharing the tensors that are there already)."""
+        return Split(self.x.to(device), self.y.to(device))
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -416,158 +414,3 @@ def read_idx(path: str | Path) -> torch.Tensor:
             f"(shape {shape}): it is truncated or corrupted. Delete it and load the dataset again."
         )
     return torch.frombuffer(bytearray(content), dtype=torch.uint8, offset=header).reshape(shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line: python -m kdutils.data {status,import,verify,fetch}
-# ---------------------------------------------------------------------------------------------
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
-
-
-def _status(root: Path, out) -> int:
-    problems = 0
-    print(f"data folder: {root}", file=out)
-    for name in DATASETS:
-        spec = DATASETS[name]
-        folder = _raw_folder(spec, root)
-        try:
-            _verify(spec, root)
-            print(f"  {name:<14} verified   {folder}", file=out)
-        except DatasetNotFoundError:
-            missing = [f for f in spec.files if not (folder / f).is_file()]
-            source = _find_source(spec)
-            hint = f"importable from {source}" if source else "absent"
-            if len(missing) < len(spec.files):
-                hint = f"incomplete: missing {', '.join(missing)}; " + hint
-            print(f"  {name:<14} not here   ({hint})", file=out)
-        except ChecksumError as exc:
-            problems += 1
-            print(f"  {name:<14} CORRUPTED  {exc}", file=out)
-    checkpoints = sorted((root / "checkpoints").glob("*.pt"))
-    print(f"checkpoints: {len(checkpoints)}", file=out)
-    for path in checkpoints:
-        try:
-            meta = read_metadata(path)
-            accuracy = meta.get("test_accuracy")
-            shown = f"test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
-            print(f"  {path.name:<32} ok         {meta['architecture']} {meta.get('dataset', '')} {shown}", file=out)
-        except CheckpointError as exc:
-            problems += 1
-            print(f"  {path.name:<32} DAMAGED    {exc}", file=out)
-    return EXIT_PROBLEM if problems else EXIT_OK
-
-
-def main(argv: list[str] | None = None, out=None, err=None) -> int:
-    """Prepare data for a lab without internet. Returns the exit code (0 ok, 1 a problem, 2 usage)."""
-    import argparse
-    import sys
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-    root_help = "data folder (default: the repository's data/, or $KDUTILS_DATA_DIR)"
-    parser = argparse.ArgumentParser(
-        prog="python -m kdutils.data",
-        description="Check, import, verify or download the datasets of the series (for offline labs).",
-    )
-    parser.add_argument("--root", type=Path, default=None, help=root_help)
-    commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser("status", help="which datasets and checkpoints are present and verified")
-    importer = commands.add_parser("import", help="import the raw IDX files from a folder (e.g. a USB stick)")
-    importer.add_argument("source", type=Path)
-    verifier = commands.add_parser("verify", help="check every file's SHA-256")
-    fetcher = commands.add_parser("fetch", help="download with torchvision, then verify")
-    for command in (importer, verifier, fetcher):
-        command.add_argument("--dataset", default="fashion-mnist", help=f"one of {', '.join(DATASETS)}")
-    for command in (status, importer, verifier, fetcher):
-        # --root is accepted after the command too; SUPPRESS keeps a value given before it.
-        command.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=root_help)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    root = args.root if args.root is not None else default_root()
-    try:
-        if args.command == "status":
-            return _status(root, out)
-        if args.command == "import":
-            folder = import_raw(args.dataset, args.source, root)
-            print(f"imported and verified {args.dataset} into {folder}", file=out)
-        elif args.command == "verify":
-            folder = verify(args.dataset, root)
-            print(f"{args.dataset}: all {len(get_spec(args.dataset).files)} files verified in {folder}", file=out)
-        elif args.command == "fetch":
-            folder = download(args.dataset, root)
-            print(f"downloaded and verified {args.dataset} into {folder}", file=out)
-    except ValueError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
-    except (DataError, OSError) as exc:  # OSError: permissions, a full disk, an unreadable stick
-        print(f"error: {exc}", file=err)
-        return EXIT_PROBLEM
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-# ---------------------------------------------------------------------------------------------
-# The word list of notebook 10 (a text corpus from a Debian package, modelled character by character)
-# ---------------------------------------------------------------------------------------------
-
-#: The word list ships with kdutils (gzip of the file below, with its copyright notice beside it), so that
-#: notebook 10 runs offline on any system; the Debian and Ubuntu package that installs the same file is optional.
-WORD_LIST_SHIPPED_PATH = Path(__file__).resolve().parent / "corpora" / "american-english.gz"
-WORD_LIST_PACKAGE = "wamerican"
-WORD_LIST_SYSTEM_PATH = Path("/usr/share/dict/american-english")
-#: SHA-256 of ``american-english`` from wamerican 2020.12.07-2 (Debian 12 "bookworm"; 104,334 lines).
-WORD_LIST_SHA256 = "9f513f1ceadb6a01c5485b7dbdfd5118dc66cd70b59cae2851292112d4066a32"
-WORD_LIST_VERSION = "wamerican 2020.12.07-2"
-
-__all__ += ["WORD_LIST_PACKAGE", "WORD_LIST_SHA256", "WORD_LIST_SHIPPED_PATH", "WORD_LIST_SYSTEM_PATH",
-            "load_word_list", "word_list_path"]
-
-
-def word_list_path(root: str | Path | None = None) -> Path:
-    """Where the word list is looked for first: ``data/words/american-english`` (a copy you put there)."""
-    return (Path(root).expanduser() if root is not None else default_root()) / "words" / "american-english"
-
-
-def load_word_list(path: str | Path | None = None, root: str | Path | None = None) -> list[str]:
-    """The lines of the ``wamerican`` word list, verified by SHA-256, without their line endings.
-
-    Looked for at ``path`` when given (plain or ``.gz``), else in the data folder
-    (``data/words/american-english``), then in the copy that ships with kdutils
-    (``kdutils/corpora/american-english.gz``), then where the Debian/Ubuntu package ``wamerican``
-    installs it (``/usr/share/dict/american-english``). Raises ``DatasetNotFoundError`` when no file is
-    found, and ``ChecksumError`` when the content is not the one the notebook's numbers come from
-    (another release of the list, or a damaged copy).
-    """
-    if path is not None:
-        candidates = [Path(path).expanduser()]
-    else:
-        candidates = [word_list_path(root), WORD_LIST_SHIPPED_PATH, WORD_LIST_SYSTEM_PATH]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        raise DatasetNotFoundError(
-            f"the word list was not found (looked in {', '.join(str(p) for p in candidates)}). Ways to get it:\n"
-            f"  - restore kdutils/corpora/american-english.gz from the repository (git checkout -- kdutils/corpora)\n"
-            f"  - on Debian or Ubuntu: sudo apt-get install {WORD_LIST_PACKAGE} "
-            f"(installs {WORD_LIST_SYSTEM_PATH})\n"
-            f"  - copy american-english from {WORD_LIST_VERSION} to {word_list_path(root)}"
-        )
-    content = found.read_bytes()
-    if found.suffix == ".gz":
-        try:
-            content = gzip.decompress(content)
-        except (OSError, EOFError) as error:
-            raise ChecksumError(f"{found} is not a readable gzip file ({error}); restore it from git.") from None
-    actual = hashlib.sha256(content).hexdigest()
-    if actual != WORD_LIST_SHA256:
-        raise ChecksumError(
-            f"{found} is not the word list of {WORD_LIST_VERSION} (Debian 12): its SHA-256 is {actual}, expected "
-            f"{WORD_LIST_SHA256}. Other releases of {WORD_LIST_PACKAGE} hold other words; use the copy that ships in "
-            f"kdutils/corpora, or copy the american-english of {WORD_LIST_VERSION} to {word_list_path(root)}."
-        )
-    return content.decode("utf-8").splitlines()

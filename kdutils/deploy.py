@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .training import EVAL_BATCH_SIZE
+from .files import atomic_write
+from .training import EVAL_BATCH_SIZE, evaluating
 
 __all__ = [
     "INT8_MODES",
@@ -117,22 +116,11 @@ def export_model(model: nn.Module, example: torch.Tensor, path: str | Path) -> P
     # The program stores its example input, with the whole storage behind it: a slice of the test set
     # would carry all 10,000 images into the file. A contiguous copy stores only the example.
     example = example.detach().clone()
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         batch = torch.export.Dim("batch")
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    finally:
-        model.train(was_training)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # torch.export.save expects a name ending in .pt2, so the temporary file gets one too
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part.pt2", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.export.save(program, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with atomic_write(path) as tmp:  # named .<stem>.<random>.part.pt2: torch.export.save wants the .pt2
+        torch.export.save(program, tmp)
     return path
 
 

@@ -1,8 +1,8 @@
-"""Ensembles of teachers (notebook 09): members trained with different seeds, and their averaged prediction.
+"""Ensembles of teachers (notebook 09): the averaged prediction of members trained with different seeds.
 
-* ``member_checkpoint`` and ``load_teacher_member``: the series' teacher recipe (``TEACHER_RECIPE``)
-  with another seed, cached like notebook 02's teacher. The member whose seed is the recipe's own is
-  notebook 02's teacher itself (``load_teacher``), so it is never trained twice.
+The members are the series' teacher recipe with other seeds: ``kdutils.teacher.load_teacher(ds, seed=k)``,
+cached like notebook 02's teacher (whose seed is the recipe's own, so it is never trained twice).
+
 * ``average_probabilities``: the ensemble's prediction, the mean of the members' (softened)
   probabilities ``softmax(z_k / T)``.
 * ``ensemble_logits``: ``T * log`` of that mean, a stand-in for logits whose softmax at temperature
@@ -19,56 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
 
-from .checkpoints import checkpoint_path, load_or_train
-from .data import Dataset
 from .losses import check_temperature
-from .models import TeacherModel
-from .repro import seed_everything
-from .teacher import TEACHER_RECIPE, load_teacher, teacher_checkpoint
-from .training import train
 
-__all__ = ["average_probabilities", "ensemble_logits", "load_teacher_member", "member_checkpoint"]
-
-
-def member_checkpoint(dataset_name: str, seed: int, root: str | Path | None = None) -> Path:
-    """Where the ensemble member of ``seed`` is cached.
-
-    The recipe's own seed is notebook 02's teacher (``data/checkpoints/teacher_<name>.pt``); any other
-    seed is ``data/checkpoints/teacher_<name>_seed<seed>.pt``.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    if seed == TEACHER_RECIPE["seed"]:
-        return teacher_checkpoint(dataset_name, root)
-    return checkpoint_path(f"teacher_{dataset_name}_seed{seed}", root)
-
-
-def load_teacher_member(ds: Dataset, seed: int, progress: bool = True) -> tuple[TeacherModel, dict[str, Any]]:
-    """A teacher trained with the series' recipe and ``seed`` (initial weights and batch order).
-
-    Loaded from ``member_checkpoint`` when it holds that recipe, else trained and saved
-    (``load_or_train``). The recipe's own seed returns notebook 02's teacher (``load_teacher``).
-    Returns ``(teacher, metadata)`` with the teacher in ``eval()`` mode.
-    """
-    path = member_checkpoint(ds.name, seed, ds.root)
-    if seed == TEACHER_RECIPE["seed"]:
-        return load_teacher(ds, progress=progress)
-    recipe = {**TEACHER_RECIPE, "seed": seed}
-
-    def fit_member(model: TeacherModel) -> dict[str, Any]:
-        history = train(model, ds.train, test=ds.test, progress=progress, description=f"teacher, seed {seed}",
-                        **recipe)
-        return {"test_accuracy": history.final_test_accuracy, "history": history.as_dict()}
-
-    seed_everything(seed)  # as load_teacher does: the initial weights depend only on the seed
-    member = TeacherModel()
-    metadata, _ = load_or_train(member, path, fit_member, dataset=ds.name, **recipe)
-    return member.eval(), metadata
+__all__ = ["average_probabilities", "ensemble_logits"]
 
 
 def _check_members(logits: Sequence[torch.Tensor]) -> list[torch.Tensor]:

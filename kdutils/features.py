@@ -1,11 +1,12 @@
-"""Feature ("hint") distillation: match the student's hidden activations to the teacher's.
+"""Feature distillation: match the student's hidden activations to the teacher's.
 
 Logit distillation (``kdutils.losses``) shows the student only the teacher's *answers*. Feature
 distillation also shows it the teacher's *intermediate representation*: a hidden layer of the
 student, mapped by a small learned projection, is pulled towards a hidden layer of the teacher.
 
 Reference: A. Romero et al., "FitNets: Hints for Thin Deep Nets", ICLR 2015
-(https://arxiv.org/abs/1412.6550), where the projection is called a regressor; and the PyTorch
+(https://arxiv.org/abs/1412.6550), where the teacher's guiding layer is called a "hint" and the
+projection a regressor; and the PyTorch
 knowledge-distillation tutorial, which matches hidden representations with a cosine loss or a
 regressor and mean squared error.
 
@@ -18,8 +19,8 @@ The pieces:
 * ``capture_features``: the teacher's features and logits for a whole split, computed once.
 * ``FeatureProjection``: the learned linear map from the student's feature size to the teacher's.
   It exists only during training; the deployed student does not carry it.
-* ``train_with_hints``: ``kdutils.training.fit`` with the loss ``distillation_loss + hint_weight *
-  hint_loss`` (both in ``kdutils.losses``), teacher outputs cached once.
+* ``train_with_features``: ``kdutils.training.fit`` with the loss ``distillation_loss + feature_weight *
+  feature_loss`` (both in ``kdutils.losses``), teacher outputs cached once.
 """
 
 from __future__ import annotations
@@ -29,26 +30,27 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .data import Split
 from .losses import (
-    HINT_LOSSES,
     IGNORE_LABEL,
     check_alpha,
+    check_feature_kind,
     check_temperature,
-    distillation_loss,
+    distillation_loss_from_log_probs,
+    feature_loss,
     hard_label_loss,
-    hint_loss,
 )
-from .training import EVAL_BATCH_SIZE, History, fit
+from .training import EVAL_BATCH_SIZE, History, check_teacher_logits, evaluating, fit
 
 __all__ = [
     "FeatureCapture",
+    "FeatureHistory",
     "FeatureProjection",
-    "HintHistory",
     "capture_features",
     "get_layer",
-    "train_with_hints",
+    "train_with_features",
 ]
 
 _WHERE = ("input", "output")
@@ -145,20 +147,15 @@ def capture_features(
 
     ``features`` is what ``layer`` receives (``where="input"``) or returns (``"output"``), flattened to
     ``(N, D)``. Computing the teacher's features and logits once, then slicing them per batch, makes a
-    hint-distillation epoch cost about what a plain epoch costs. The model's mode is restored.
+    feature-distillation epoch cost about what a plain epoch costs. The model's mode is restored.
     """
-    was_training = model.training
-    model.eval()
     features, logits = [], []
-    try:
-        device = next(model.parameters()).device
-        with FeatureCapture(model, layer, where) as capture, torch.inference_mode():
-            for begin in range(0, x.shape[0], batch_size):
-                capture.clear()
-                logits.append(model(x[begin : begin + batch_size].to(device)))
-                features.append(capture.features.reshape(logits[-1].shape[0], -1))
-    finally:
-        model.train(was_training)
+    device = next(model.parameters()).device
+    with evaluating(model), FeatureCapture(model, layer, where) as capture, torch.inference_mode():
+        for begin in range(0, x.shape[0], batch_size):
+            capture.clear()
+            logits.append(model(x[begin : begin + batch_size].to(device)))
+            features.append(capture.features.reshape(logits[-1].shape[0], -1))
     if not logits:
         raise ValueError("x is empty: there is nothing to compute features for.")
     return torch.cat(features).clone(), torch.cat(logits).clone()  # clone: ordinary tensors, not inference ones
@@ -188,13 +185,22 @@ class FeatureProjection(nn.Linear):
 
 
 @dataclass
-class HintHistory(History):
-    """``History`` plus the hint term of the loss per epoch (zero when it is not used)."""
+class FeatureHistory(History):
+    """``History`` plus the feature term of the loss per epoch (zero when it is not used)."""
 
-    hint_loss: list[float] = field(default_factory=list)
+    feature_loss: list[float] = field(default_factory=list)
 
 
-def train_with_hints(
+def _check_teacher_features(teacher_features: torch.Tensor | None, n: int) -> None:
+    if teacher_features is None:
+        raise ValueError("teacher_features are needed (feature_weight > 0); compute them once with "
+                         "capture_features(teacher, train_split.x, layer).")
+    if teacher_features.dim() != 2 or teacher_features.shape[0] != n:
+        raise ValueError(f"teacher_features must have one row per training example ({n}), "
+                         f"got {tuple(teacher_features.shape)}.")
+
+
+def train_with_features(
     student: nn.Module,
     train_split: Split,
     *,
@@ -204,8 +210,8 @@ def train_with_hints(
     projection: FeatureProjection | None = None,
     student_layer: str = "fc2",
     where: str = "input",
-    hint_weight: float = 1.0,
-    hint_kind: str = "mse",
+    feature_weight: float = 1.0,
+    feature_kind: str = "mse",
     T: float = 4.0,
     alpha: float = 0.9,
     batch_size: int = 128,
@@ -216,10 +222,10 @@ def train_with_hints(
     test: Split | None = None,
     progress: bool = True,
     description: str | None = None,
-) -> HintHistory:
-    """Train ``student`` (and ``projection``) in place with ``distillation_loss + hint_weight * hint_loss``.
+) -> FeatureHistory:
+    """Train ``student`` (and ``projection``) in place with ``distillation_loss + feature_weight * feature_loss``.
 
-    Returns a ``HintHistory``: ``History`` plus the hint term's mean per epoch.
+    Returns a ``FeatureHistory``: ``History`` plus the feature term's mean per epoch.
 
     ``teacher_features`` and ``teacher_logits`` are the teacher's outputs for every row of
     ``train_split``, computed once with ``capture_features(teacher, train_split.x, "fc3")`` and reused
@@ -227,71 +233,71 @@ def train_with_hints(
     returns. The projection's weights are optimised with the student's, by the same Adam optimiser.
 
     The four methods of notebook 08 are settings of one loop, so they share the optimiser, schedule
-    and batch order: scratch (``alpha=0, hint_weight=0``), logit only (``alpha>0, hint_weight=0``),
-    hint only (``alpha=0, hint_weight>0``) and hint + logit (both > 0). The batch order depends only
-    on ``seed`` and is the same as ``kdutils.training.train``'s, so with ``hint_weight=0`` this loop
-    gives the same weights as ``train`` would.
+    and batch order: scratch (``alpha=0, feature_weight=0``), logit only (``alpha>0, feature_weight=0``),
+    feature only (``alpha=0, feature_weight>0``) and feature + logit (both > 0). The batch order depends
+    only on ``seed`` and is the same as ``kdutils.training.train``'s, so with ``feature_weight=0`` this
+    loop gives the same weights as ``train`` would.
     """
     check_temperature(T)
     check_alpha(alpha)
-    if hint_kind not in HINT_LOSSES:
-        raise ValueError(f"hint loss must be one of {', '.join(repr(k) for k in HINT_LOSSES)}, got {hint_kind!r}.")
-    if not (isinstance(hint_weight, (int, float)) and math.isfinite(hint_weight) and hint_weight >= 0):
-        raise ValueError(f"hint_weight must be a finite number >= 0, got {hint_weight!r}.")
+    check_feature_kind(feature_kind)
+    if not (isinstance(feature_weight, (int, float)) and math.isfinite(feature_weight) and feature_weight >= 0):
+        raise ValueError(f"feature_weight must be a finite number >= 0, got {feature_weight!r}.")
     if not isinstance(train_split, Split):
-        raise TypeError(f"train_with_hints expects a kdutils.data.Split, got {type(train_split).__name__}.")
+        raise TypeError(f"train_with_features expects a kdutils.data.Split, got {type(train_split).__name__}.")
     n = len(train_split)
-    using_hints, using_logits = hint_weight > 0, alpha > 0
-    for name, tensor, needed in (("teacher_features", teacher_features, using_hints),
-                                 ("teacher_logits", teacher_logits, using_logits)):
-        if not needed:
-            continue
-        if tensor is None:
-            raise ValueError(
-                f"{name} are needed ({'hint_weight > 0' if name == 'teacher_features' else 'alpha > 0'}); "
-                "compute them once with capture_features(teacher, train_split.x, layer)."
-            )
-        if tensor.dim() != 2 or tensor.shape[0] != n:
-            raise ValueError(f"{name} must have one row per training example ({n}), got {tuple(tensor.shape)}.")
-    if using_hints and projection is None:
+    using_features, using_logits = feature_weight > 0, alpha > 0
+    if using_features:
+        _check_teacher_features(teacher_features, n)
+    if using_logits:
+        if teacher_logits is None:
+            raise ValueError("teacher_logits are needed (alpha > 0); compute them once with "
+                             "capture_features(teacher, train_split.x, layer).")
+        check_teacher_logits(teacher_logits, train_split, student)
+    if using_features and projection is None:
         raise ValueError(
-            "hint_weight > 0 needs a projection: FeatureProjection(student_dim, teacher_dim), built once and "
+            "feature_weight > 0 needs a projection: FeatureProjection(student_dim, teacher_dim), built once and "
             "copied for each run so every run starts from the same weights."
         )
-    if not (using_hints or using_logits) and bool((train_split.y == IGNORE_LABEL).any()):
-        raise ValueError("unlabelled examples (IGNORE_LABEL) need a teacher signal: set alpha > 0 or hint_weight > 0.")
+    if not (using_features or using_logits) and bool((train_split.y == IGNORE_LABEL).any()):
+        raise ValueError("unlabelled examples (IGNORE_LABEL) need a teacher signal: set alpha > 0 or "
+                         "feature_weight > 0.")
 
-    history = HintHistory()
     device = next(student.parameters()).device
-    hint_totals = torch.zeros(epochs, device=device)  # the hint term summed over each epoch's examples
-    teacher_logits = teacher_logits.to(device) if using_logits else None
-    teacher_features = teacher_features.to(device) if using_hints else None
-    capture = FeatureCapture(student, student_layer, where) if using_hints else None
+    feature_total = torch.zeros((), device=device)  # the feature term summed over this epoch's examples
+    feature_means: list[float] = []
+    teacher_log_probs = F.log_softmax(teacher_logits.to(device) / T, dim=1) if using_logits else None
+    teacher_features = teacher_features.to(device) if using_features else None
+    capture = FeatureCapture(student, student_layer, where) if using_features else None
 
     def batch_loss(logits, labels, idx):
         if using_logits:
-            loss = distillation_loss(logits, labels, teacher_logits[idx], T=T, alpha=alpha)
+            loss = distillation_loss_from_log_probs(logits, labels, teacher_log_probs[idx], T, alpha)
         else:
             loss = hard_label_loss(logits, labels)
-        if using_hints:
+        if using_features:
             projected = projection(capture.features.reshape(len(idx), -1))
-            hint = hint_loss(projected, teacher_features[idx], hint_kind)
-            loss = loss + hint_weight * hint
-            hint_totals[len(history.loss)] += hint.detach() * len(idx)  # len(history.loss): this epoch
+            term = feature_loss(projected, teacher_features[idx], feature_kind)
+            loss = loss + feature_weight * term
+            feature_total.add_(term.detach() * len(idx))
         return loss
 
+    def close_epoch():
+        feature_means.append((feature_total / n).item())
+        feature_total.zero_()
+
     try:
-        if using_hints:
+        if using_features:
             projection.to(device)
             # Fail before training, with a clear message, if the layers do not fit together.
             with torch.no_grad():
                 student(train_split.x[:2].to(device))
-                hint_loss(projection(capture.features.reshape(min(2, n), -1)), teacher_features[:2], hint_kind)
-        fit(student, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-            extra_parameters=projection.parameters() if using_hints else (), test=test, weight_decay=weight_decay,
-            lr_schedule=lr_schedule, progress=progress, description=description or "hints", history=history)
+                feature_loss(projection(capture.features.reshape(min(2, n), -1)), teacher_features[:2], feature_kind)
+        history = fit(student, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                      extra_parameters=projection.parameters() if using_features else (), test=test,
+                      weight_decay=weight_decay, lr_schedule=lr_schedule, progress=progress,
+                      description=description or "features", on_epoch_end=close_epoch)
     finally:
         if capture is not None:
             capture.remove()
-    history.hint_loss = (hint_totals / n).tolist()
-    return history
+    return FeatureHistory(**history.as_dict(), feature_loss=feature_means)

@@ -1,8 +1,18 @@
-"""Every loss the series teaches: soft targets, the knowledge-distillation loss, and hint losses.
+"""Every loss the series teaches: soft targets, the knowledge-distillation loss, feature losses, sequence losses.
+
+* ``soft_targets``, ``distillation_loss`` (with ``hard_label_loss``, its cross-entropy term): notebooks 03-09;
+* ``feature_loss``: how far the student's (projected) hidden features are from the teacher's (notebook 08);
+* ``sequence_cross_entropy``, ``token_distillation_loss``, ``token_kl``: the same ideas over words, at every
+  real position of ``(words, positions, vocabulary)`` logits (notebook 10).
+
+Each loss checks its arguments and says what is wrong. A training loop, which checks its arguments once before
+the first batch, calls ``distillation_loss_from_log_probs``: the same math without the per-batch checks.
 
 References: G. Hinton, O. Vinyals and J. Dean, "Distilling the Knowledge in a Neural Network",
 NIPS Deep Learning Workshop, 2015 (https://arxiv.org/abs/1503.02531); A. Romero et al., "FitNets:
-Hints for Thin Deep Nets", ICLR 2015 (https://arxiv.org/abs/1412.6550).
+Hints for Thin Deep Nets", ICLR 2015 (https://arxiv.org/abs/1412.6550); Y. Kim and A. M. Rush,
+"Sequence-Level Knowledge Distillation", EMNLP 2016 (https://arxiv.org/abs/1606.07947); R. Agarwal et al.,
+"On-Policy Distillation of Language Models" (GKD), ICLR 2024 (https://arxiv.org/abs/2306.13649).
 """
 
 from __future__ import annotations
@@ -13,21 +23,28 @@ import torch
 from torch.nn import functional as F
 
 __all__ = [
-    "HINT_LOSSES",
+    "DIRECTIONS",
+    "FEATURE_LOSSES",
     "IGNORE_LABEL",
     "check_alpha",
-    "check_distillation_args",
+    "check_feature_kind",
     "check_temperature",
     "distillation_loss",
+    "distillation_loss_from_log_probs",
+    "feature_loss",
     "hard_label_loss",
-    "hint_loss",
+    "sequence_cross_entropy",
     "soft_targets",
+    "token_distillation_loss",
+    "token_kl",
 ]
 
 #: A label equal to this has no hard target: the example only contributes the soft term.
 IGNORE_LABEL = -100
-#: The hint losses ``hint_loss`` knows.
-HINT_LOSSES = ("mse", "cosine")
+#: The feature losses ``feature_loss`` knows.
+FEATURE_LOSSES = ("mse", "cosine")
+#: The two KL divergences ``token_kl`` computes: KL(teacher || student) and KL(student || teacher).
+DIRECTIONS = ("forward", "reverse")
 
 
 def check_temperature(T: float) -> None:
@@ -56,7 +73,7 @@ def _check_logits(name: str, logits: torch.Tensor) -> None:
         raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}.")
 
 
-def check_distillation_args(
+def _check_distillation_args(
     student_logits: torch.Tensor,
     labels: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -146,25 +163,44 @@ def distillation_loss(
         labels: ``(N,)`` int64 class indices; ``IGNORE_LABEL`` (-100) marks an example with no hard
             label, which then contributes only to the soft term.
         teacher_logits: ``(N, C)`` raw scores of the teacher, computed in ``eval()`` under ``no_grad()``.
+            Logits computed with autograd on carry the teacher's graph, and ``backward()`` then computes
+            gradients for every teacher weight too (wasted work, as notebook 04 shows).
         T: temperature > 0 applied to both logits in the soft term.
         alpha: weight in ``[0, 1]`` of the soft term; ``1 - alpha`` weighs the cross-entropy.
 
     Raises:
         ValueError: for ``T <= 0``, ``alpha`` outside ``[0, 1]``, mismatched shapes or labels out of range.
     """
-    check_distillation_args(student_logits, labels, teacher_logits, T, alpha)
+    _check_distillation_args(student_logits, labels, teacher_logits, T, alpha)
+    teacher_log_probs = F.log_softmax(teacher_logits / T, dim=1)
+    return distillation_loss_from_log_probs(student_logits, labels, teacher_log_probs, T, alpha)
+
+
+def distillation_loss_from_log_probs(
+    student_logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_log_probs: torch.Tensor,
+    T: float,
+    alpha: float,
+    *,
+    all_labelled: bool = False,
+) -> torch.Tensor:
+    """``distillation_loss`` from the teacher's ``log_softmax(teacher_logits / T, dim=1)``, without its checks.
+
+    For a training loop, which checks its arguments once before the first batch and computes the
+    teacher's log-probabilities once for the whole training set: each batch then costs only the loss
+    itself, not its checks (nor the syncs that reading a check's result back costs). The value is the
+    same. ``all_labelled=True`` promises that no label is ``IGNORE_LABEL``, so the hard term is plain
+    cross-entropy, without the per-batch test for unlabelled rows.
+    """
     soft = F.kl_div(
         F.log_softmax(student_logits / T, dim=1),  # the input: the student's log-probabilities
-        F.log_softmax(teacher_logits / T, dim=1),  # the target, as log-probabilities too (log_target=True)
+        teacher_log_probs,  # the target, as log-probabilities too (log_target=True)
         reduction="batchmean",
         log_target=True,
     )
-    return alpha * T * T * soft + (1 - alpha) * hard_label_loss(student_logits, labels)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in HINT_LOSSES:
-        raise ValueError(f"hint loss must be one of {', '.join(repr(k) for k in HINT_LOSSES)}, got {kind!r}.")
+    hard = F.cross_entropy(student_logits, labels) if all_labelled else hard_label_loss(student_logits, labels)
+    return alpha * T * T * soft + (1 - alpha) * hard
 
 
 def _check_features(projected: torch.Tensor, teacher_features: torch.Tensor) -> None:
@@ -180,19 +216,118 @@ def _check_features(projected: torch.Tensor, teacher_features: torch.Tensor) -> 
         )
 
 
-def hint_loss(projected: torch.Tensor, teacher_features: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+def check_feature_kind(kind: str) -> None:
+    """Raise ``ValueError`` unless ``kind`` is one of ``FEATURE_LOSSES``."""
+    if kind not in FEATURE_LOSSES:
+        raise ValueError(f"feature loss must be one of {', '.join(repr(k) for k in FEATURE_LOSSES)}, got {kind!r}.")
+
+
+def feature_loss(projected: torch.Tensor, teacher_features: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     r"""How far the (projected) student features are from the teacher's, averaged over the batch.
 
     * ``"mse"``: mean squared error over every feature of every example, as FitNets' regressor.
     * ``"cosine"``: :math:`1 - \cos(p, t)` per example, averaged; it ignores the features' length and
       lies in ``[0, 2]``, as the cosine loss of the PyTorch distillation tutorial.
 
-    Feature ("hint") distillation adds ``hint_weight * hint_loss(...)`` to ``distillation_loss``
-    (``kdutils.features.train_with_hints``). Raises ``ValueError`` for mismatched shapes or an
-    unknown ``kind``.
+    Feature distillation (FitNets calls the teacher's guiding layer a "hint") adds
+    ``feature_weight * feature_loss(...)`` to ``distillation_loss`` (``kdutils.features.train_with_features``).
+    Raises ``ValueError`` for mismatched shapes or an unknown ``kind``.
     """
-    _check_kind(kind)
+    check_feature_kind(kind)
     _check_features(projected, teacher_features)
     if kind == "mse":
         return F.mse_loss(projected, teacher_features)
     return (1 - F.cosine_similarity(projected, teacher_features, dim=1)).mean()
+
+
+# --- sequence losses: logits of shape (words, positions, vocabulary), padded positions labelled IGNORE_LABEL ---
+
+
+def _check_sequence_logits(name: str, logits: torch.Tensor) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or not logits.is_floating_point():
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"{name} must be a 3-D floating point tensor (words, positions, vocabulary), got {shape}.")
+
+
+def _check_sequence_pair(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+    _check_sequence_logits("student_logits", student_logits)
+    _check_sequence_logits("teacher_logits", teacher_logits)
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"student_logits {tuple(student_logits.shape)} and teacher_logits {tuple(teacher_logits.shape)} must "
+            "have the same shape: the same words, positions and vocabulary."
+        )
+
+
+def _real_positions(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The mask of real (not padded) positions, after checking ``targets`` against ``logits``."""
+    _check_sequence_logits("logits", logits)
+    if not isinstance(targets, torch.Tensor) or targets.shape != logits.shape[:2] or targets.dtype != torch.int64:
+        shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+        raise ValueError(f"targets must be int64 of shape {tuple(logits.shape[:2])} (words, positions), got {shape}.")
+    mask = targets != IGNORE_LABEL
+    real = targets[mask]
+    vocab = logits.shape[-1]
+    if real.numel() == 0:
+        raise ValueError("targets have no real position (all are IGNORE_LABEL): nothing to learn from.")
+    if bool((real < 0).any() | (real >= vocab).any()):
+        raise ValueError(
+            f"targets hold tokens from {real.min().item()} to {real.max().item()}, outside the vocabulary "
+            f"(0 to {vocab - 1}) the logits score; encode words with kdutils.words.encode_words."
+        )
+    return mask
+
+
+def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (nats) averaged over the real positions; padded ones (``IGNORE_LABEL``) are left out."""
+    mask = _real_positions(logits, targets)
+    return F.cross_entropy(logits[mask], targets[mask])
+
+
+def token_distillation_loss(
+    student_logits: torch.Tensor,
+    targets: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    T: float = 1.0,
+    alpha: float = 0.9,
+) -> torch.Tensor:
+    """Token-level KD: ``distillation_loss`` applied at every real position of every word.
+
+    The ``(N, L, V)`` logits are flattened to one row per real position (the padded positions are
+    dropped first: ``distillation_loss`` averages its KL term over every row it is given, so padding
+    left in would dilute it). With ``alpha = 0`` this is ``sequence_cross_entropy``.
+    """
+    _check_sequence_pair(student_logits, teacher_logits)
+    mask = _real_positions(student_logits, targets)
+    return distillation_loss(student_logits[mask], targets[mask], teacher_logits[mask], T=T, alpha=alpha)
+
+
+def token_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor, direction: str = "forward"
+) -> torch.Tensor:
+    r"""The KL divergence between next-token distributions, averaged over the positions in ``mask``.
+
+    * ``"forward"``: :math:`\mathrm{KL}(p_t \| p_s) = \sum_v p_t(v) \log \frac{p_t(v)}{p_s(v)}`. Large
+      wherever the teacher gives probability that the student does not: the student must *cover*
+      every token the teacher allows (mode-covering).
+    * ``"reverse"``: :math:`\mathrm{KL}(p_s \| p_t) = \sum_v p_s(v) \log \frac{p_s(v)}{p_t(v)}`. Large
+      wherever the student gives probability that the teacher does not: the student may drop some of
+      the teacher's choices and pile its mass on the teacher's likeliest ones (mode-seeking).
+
+    The sums run over the whole vocabulary (as in GKD), so no sampling noise enters the loss itself.
+    Any vocabulary size works (a 3-token example included), as long as the two models share it.
+    """
+    _check_sequence_pair(student_logits, teacher_logits)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(repr(d) for d in DIRECTIONS)}, got {direction!r}.")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != student_logits.shape[:2]:
+        raise ValueError(f"mask must be a bool tensor of shape {tuple(student_logits.shape[:2])} (words, positions).")
+    if not bool(mask.any()):
+        raise ValueError("mask selects no position: nothing to learn from.")
+    log_s = F.log_softmax(student_logits[mask], dim=-1)
+    log_t = F.log_softmax(teacher_logits[mask], dim=-1)
+    if direction == "forward":
+        per_position = (log_t.exp() * (log_t - log_s)).sum(dim=-1)
+    else:
+        per_position = (log_s.exp() * (log_s - log_t)).sum(dim=-1)
+    return per_position.mean()

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .analysis import most_confident_mistakes
+from .analysis import most_confident_mistakes, reliability_bins
 from .training import History
 
 __all__ = [
@@ -104,6 +104,37 @@ def plot_learning_curves(histories: Mapping[str, History], title: str = "Learnin
     return fig
 
 
+def _heatmap(ax, values, row_labels: Sequence[str], col_labels: Sequence[str], cell_text, *, cmap: str,
+             xlabel: str, ylabel: str, title: str, colorbar_label: str, grey_diagonal: bool = False,
+             slanted_columns: bool = False, **image_options):
+    """The series' one heat map: ``values`` as colours on ``ax``, each cell labelled by ``cell_text(i, j)``.
+
+    ``cell_text(i, j)`` returns the cell's text and its style (font size, weight, colour). With
+    ``grey_diagonal`` the diagonal is drawn pale grey under the colours (pass ``values`` masked there), so
+    that its large values do not swamp the colour scale. Returns the figure.
+    """
+    fig = ax.figure
+    if grey_diagonal:
+        n = len(row_labels)
+        ax.imshow(np.where(np.eye(n, dtype=bool), 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)  # pale grey diagonal
+    image = ax.imshow(values, cmap=cmap, **image_options)
+    slant = {"rotation": 45, "ha": "right"} if slanted_columns else {}
+    ax.set_xticks(range(len(col_labels)), col_labels, **slant)
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    for i in range(len(row_labels)):
+        for j in range(len(col_labels)):
+            text, style = cell_text(i, j)
+            ax.text(j, i, text, ha="center", va="center", **style)
+    fig.colorbar(image, ax=ax, label=colorbar_label)
+    fig.tight_layout()
+    return fig
+
+
+def _off_diagonal(values: np.ndarray) -> np.ma.MaskedArray:
+    return np.ma.masked_array(values, mask=np.eye(values.shape[0], dtype=bool))
+
+
 def plot_confusion_matrix(matrix: torch.Tensor, classes: Sequence[str], title: str = "Confusion matrix",
                           normalize: bool = True):
     """Heat map of a confusion matrix with class names; rows normalised to percentages by default.
@@ -116,25 +147,19 @@ def plot_confusion_matrix(matrix: torch.Tensor, classes: Sequence[str], title: s
     if matrix.shape != (n, n):
         raise ValueError(f"matrix must be ({n}, {n}) for {n} classes, got shape {tuple(matrix.shape)}.")
     shown = (100 * matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1) if normalize else matrix).numpy()
-    diagonal = np.eye(n, dtype=bool)
-    mistakes = np.ma.masked_array(shown, mask=diagonal)
-    fig, ax = plt.subplots(figsize=(8, 7))
-    ax.imshow(np.where(diagonal, 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)  # pale grey diagonal
-    image = ax.imshow(mistakes, cmap="Reds", vmin=0)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    mistakes = _off_diagonal(shown)
     threshold = mistakes.max() / 2 if mistakes.count() else 0.0
-    for i in range(n):
-        for j in range(n):
-            value = shown[i, j]
-            dark = i != j and value > threshold
-            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9,
-                    fontweight="bold" if i == j else "normal", color="white" if dark else "black")
+
+    def cell_text(i, j):
+        dark = i != j and shown[i, j] > threshold
+        return f"{shown[i, j]:.0f}", {"fontsize": 9, "fontweight": "bold" if i == j else "normal",
+                                      "color": "white" if dark else "black"}
+
     unit = "% of the true class" if normalize else "count"
-    fig.colorbar(image, ax=ax, label=f"mistakes ({unit}); the diagonal, in grey, is correct")
-    fig.tight_layout()
-    return fig
+    _, ax = plt.subplots(figsize=(8, 7))
+    return _heatmap(ax, mistakes, classes, classes, cell_text, cmap="Reds", vmin=0, xlabel="predicted class",
+                    ylabel="true class", title=title, grey_diagonal=True, slanted_columns=True,
+                    colorbar_label=f"mistakes ({unit}); the diagonal, in grey, is correct")
 
 
 def soft_label_bars(probabilities: Mapping[str, torch.Tensor], classes: Sequence[str], title: str = "Soft labels",
@@ -228,26 +253,20 @@ def plot_class_similarity(matrix: torch.Tensor, classes: Sequence[str], title: s
     if matrix.shape != (n, n):
         raise ValueError(f"matrix must be ({n}, {n}) for {n} classes, got shape {tuple(matrix.shape)}.")
     percent = 100 * matrix.numpy()
-    off_diagonal = np.ma.masked_array(percent, mask=np.eye(n, dtype=bool))
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(9.5, 8))
-    else:
-        fig = ax.figure
-    ax.imshow(np.where(np.eye(n, dtype=bool), 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)  # pale grey diagonal
-    image = ax.imshow(off_diagonal, cmap="Blues", vmin=0)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set(xlabel="class the soft label puts mass on", ylabel="true class", title=title)
+    off_diagonal = _off_diagonal(percent)
     threshold = off_diagonal.max() / 2 if off_diagonal.count() else 0.0
-    for i in range(n):
-        for j in range(n):
-            value = percent[i, j]
-            dark = i != j and value > threshold
-            ax.text(j, i, f"{value:.0f}" if value >= 0.5 or i == j else f"{value:.1f}", ha="center", va="center",
-                    fontsize=10, fontweight="bold" if i == j else "normal", color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label="average probability (%), off the diagonal")
-    fig.tight_layout()
-    return fig
+
+    def cell_text(i, j):
+        value = percent[i, j]
+        dark = i != j and value > threshold
+        return f"{value:.0f}" if value >= 0.5 or i == j else f"{value:.1f}", {
+            "fontsize": 10, "fontweight": "bold" if i == j else "normal", "color": "white" if dark else "black"}
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9.5, 8))
+    return _heatmap(ax, off_diagonal, classes, classes, cell_text, cmap="Blues", vmin=0,
+                    xlabel="class the soft label puts mass on", ylabel="true class", title=title, grey_diagonal=True,
+                    slanted_columns=True, colorbar_label="average probability (%), off the diagonal")
 
 
 def plot_soft_labels_by_temperature(logits: torch.Tensor, classes: Sequence[str], temperatures: Sequence[float],
@@ -354,28 +373,21 @@ def annotated_heatmap(values, row_labels: Sequence[str], col_labels: Sequence[st
             f"values has {values.shape[0]} rows and {values.shape[1]} columns, but {len(row_labels)} row labels "
             f"and {len(col_labels)} column labels were given; give one label per row and per column."
         )
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.3 * len(col_labels) + 3, 0.7 * len(row_labels) + 2))
-    else:
-        fig = ax.figure
     grid = values.numpy()
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
-    ax.set_xticks(range(len(col_labels)), col_labels)
-    ax.set_yticks(range(len(row_labels)), row_labels)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     finite = grid[np.isfinite(grid)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            value = grid[i, j]
-            if not np.isfinite(value):
-                ax.text(j, i, "–", ha="center", va="center", fontsize=11)
-                continue
-            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=11,
-                    color="black" if value > middle else "white")  # viridis is light at the top
-    fig.colorbar(image, ax=ax, label=colorbar_label)
-    fig.tight_layout()
-    return fig
+
+    def cell_text(i, j):
+        value = grid[i, j]
+        if not np.isfinite(value):
+            return "–", {"fontsize": 11}
+        # viridis is light at the top of its scale: black text there, white below
+        return fmt.format(value), {"fontsize": 11, "color": "black" if value > middle else "white"}
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * len(col_labels) + 3, 0.7 * len(row_labels) + 2))
+    return _heatmap(ax, np.ma.masked_invalid(grid), row_labels, col_labels, cell_text, cmap=cmap, aspect="auto",
+                    xlabel=xlabel, ylabel=ylabel, title=title, colorbar_label=colorbar_label)
 
 
 def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: torch.Tensor, *, bins: int = 15,
@@ -391,8 +403,6 @@ def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: 
     ``start`` is where both axes begin (confidences below 1 / classes never occur, so the bottom-left
     corner is often empty).
     """
-    from .analysis import reliability_bins
-
     if not probabilities:
         raise ValueError("give at least one model's probabilities to plot.")
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:

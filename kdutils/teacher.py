@@ -1,4 +1,7 @@
-"""The series' teacher: the recipe notebook 02 trains it with, where its checkpoint lives, and ``load_teacher``."""
+"""The series' teacher: the recipe notebook 02 trains it with, where its checkpoint lives, and ``load_teacher``.
+
+The same recipe with other seeds gives the members of notebook 09's ensemble: ``load_teacher(ds, seed=1)``.
+"""
 
 from __future__ import annotations
 
@@ -17,24 +20,43 @@ __all__ = ["TEACHER_RECIPE", "load_teacher", "teacher_checkpoint"]
 TEACHER_RECIPE: dict[str, Any] = {"epochs": 16, "batch_size": 256, "lr": 3e-3, "lr_schedule": "cosine", "seed": 0}
 
 
-def teacher_checkpoint(dataset_name: str, root: str | Path | None = None) -> Path:
-    """Path of the series' teacher checkpoint for ``dataset_name``: ``data/checkpoints/teacher_<name>.pt``."""
-    return checkpoint_path(f"teacher_{dataset_name}", root)
+def _checked_seed(seed: int | None) -> int:
+    if seed is None:
+        return TEACHER_RECIPE["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return seed
 
 
-def load_teacher(ds: Dataset, progress: bool = True) -> tuple[TeacherModel, dict[str, Any]]:
-    """The teacher of notebook 02 for dataset ``ds``: loaded if its checkpoint matches, else trained.
+def teacher_checkpoint(dataset_name: str, root: str | Path | None = None, seed: int | None = None) -> Path:
+    """Where the teacher trained with the recipe and ``seed`` is cached.
 
-    Returns ``(teacher, metadata)``; the teacher is in ``eval()`` mode.
+    The recipe's own seed (the default) is notebook 02's teacher, ``data/checkpoints/teacher_<name>.pt``;
+    any other seed is ``data/checkpoints/teacher_<name>_seed<seed>.pt``.
     """
+    seed = _checked_seed(seed)
+    if seed == TEACHER_RECIPE["seed"]:
+        return checkpoint_path(f"teacher_{dataset_name}", root)
+    return checkpoint_path(f"teacher_{dataset_name}_seed{seed}", root)
+
+
+def load_teacher(ds: Dataset, seed: int | None = None, progress: bool = True) -> tuple[TeacherModel, dict[str, Any]]:
+    """The teacher of notebook 02 for dataset ``ds``, or the same recipe with another ``seed``.
+
+    ``seed`` sets the initial weights and the batch order; the default is the recipe's own seed, which
+    is notebook 02's teacher. Loaded when its checkpoint (``teacher_checkpoint``) holds that recipe, else
+    trained and saved (``load_or_train``). Returns ``(teacher, metadata)``; the teacher is in ``eval()`` mode.
+    """
+    recipe = {**TEACHER_RECIPE, "seed": _checked_seed(seed)}
+    own_seed = recipe["seed"] == TEACHER_RECIPE["seed"]
 
     def fit_teacher(model: TeacherModel) -> dict[str, Any]:
-        history = train(model, ds.train, test=ds.test, progress=progress, description="teacher", **TEACHER_RECIPE)
+        description = "teacher" if own_seed else f"teacher, seed {recipe['seed']}"
+        history = train(model, ds.train, test=ds.test, progress=progress, description=description, **recipe)
         return {"test_accuracy": history.final_test_accuracy, "history": history.as_dict()}
 
-    seed_everything(TEACHER_RECIPE["seed"])
+    seed_everything(recipe["seed"])  # the initial weights depend only on the seed
     teacher = TeacherModel()
-    metadata, _ = load_or_train(
-        teacher, teacher_checkpoint(ds.name, ds.root), fit_teacher, dataset=ds.name, **TEACHER_RECIPE
-    )
+    path = teacher_checkpoint(ds.name, ds.root, recipe["seed"])
+    metadata, _ = load_or_train(teacher, path, fit_teacher, dataset=ds.name, **recipe)
     return teacher.eval(), metadata

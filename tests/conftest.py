@@ -5,9 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import struct
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,16 +13,7 @@ import torch
 from kdutils import data as kd_data
 from kdutils.data import Split
 
-SIZES = {"train": 60, "t10k": 20}
-
-
-def idx_images(images: torch.Tensor) -> bytes:
-    n, rows, cols = images.shape
-    return struct.pack(">IIII", 0x0803, n, rows, cols) + images.to(torch.uint8).numpy().tobytes()
-
-
-def idx_labels(labels: torch.Tensor) -> bytes:
-    return struct.pack(">II", 0x0801, labels.shape[0]) + labels.to(torch.uint8).numpy().tobytes()
+from .helpers import SIZES, idx_images, idx_labels
 
 
 @pytest.fixture
@@ -73,31 +62,3 @@ def real_fashion_mnist():
         if os.environ.get("CI", "").lower() in ("1", "true"):
             raise
         pytest.skip(f"Fashion-MNIST is not installed locally (.ci/run installs it): {error}")
-
-
-def data_root(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-def reference_training(parameters, split: Split, batch_loss, *, epochs: int, batch_size: int, seed: int,
-                       lr: float = 1e-3) -> list[float]:
-    """A plain autograd loop with ``train``'s batch order and optimizer; each epoch's mean loss.
-
-    ``batch_loss(idx)`` returns the loss of the examples at ``idx``, to be back-propagated.
-    """
-    from kdutils.training import adam
-
-    optimizer = adam(parameters, lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(epochs):
-        order, total = torch.randperm(len(split), generator=generator), 0.0
-        for begin in range(0, len(split), batch_size):
-            idx = order[begin : begin + batch_size]
-            loss = batch_loss(idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(split))
-    return losses

@@ -7,6 +7,7 @@ import torch
 
 from kdutils.analysis import (
     agreement,
+    confidence_bins,
     confusion_matrix,
     expected_calibration_error,
     fit_temperature,
@@ -14,21 +15,15 @@ from kdutils.analysis import (
     mean_soft_labels_by_class,
     most_confident_mistakes,
     paired_difference,
+    per_class_accuracy,
     reliability_bins,
     t_quantile,
 )
 
-# --- most_confident_mistakes ------------------------------------------------------------------
+from ..helpers import LABELS, LOGITS
 
-# Rows 0 and 3 are right; rows 1, 2 and 4 are wrong with different confidence.
-LOGITS = torch.tensor([
-    [5.0, 0.0, 0.0],   # predicts 0, label 0: right
-    [0.0, 1.0, 0.0],   # predicts 1, label 0: wrong, unsure
-    [0.0, 0.0, 9.0],   # predicts 2, label 1: wrong, very sure
-    [0.0, 7.0, 0.0],   # predicts 1, label 1: right
-    [0.0, 4.0, 0.0],   # predicts 1, label 2: wrong, fairly sure
-])
-LABELS = torch.tensor([0, 0, 1, 1, 2])
+# --- most_confident_mistakes ------------------------------------------------------------------
+# Rows 0 and 3 of LOGITS are right; rows 1, 2 and 4 are wrong with different confidence.
 
 
 def test_mistakes_are_the_wrong_predictions_surest_first():
@@ -111,8 +106,6 @@ def test_mean_soft_labels_rejects_a_class_with_no_examples():
 def test_mean_soft_labels_rejects_bad_input(probabilities, labels, message):
     with pytest.raises(ValueError, match=message):
         mean_soft_labels_by_class(probabilities, labels, num_classes=3)
-
-
 
 
 # ---- confusion_matrix ------------------------------------------------------------------------
@@ -335,3 +328,36 @@ def test_fit_temperature_stops_at_its_bound_when_every_answer_is_right():
 def test_fit_temperature_rejects_bad_input(logits, labels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit_temperature(logits, labels, **kwargs)
+
+
+# ---- per_class_accuracy, the paired difference's verdict, bins of a given assignment -------------------------
+
+
+def test_per_class_accuracy_is_each_classes_share_of_right_answers():
+    accuracy = per_class_accuracy(LOGITS, LABELS)
+    assert accuracy.dtype == torch.float64 and accuracy.tolist() == [0.5, 0.5, 0.0]
+    with_a_missing_class = per_class_accuracy(LOGITS, LABELS, num_classes=4)
+    assert with_a_missing_class[:3].tolist() == [0.5, 0.5, 0.0] and math.isnan(with_a_missing_class[3])
+    with pytest.raises(ValueError, match=r"\(N, classes\)"):
+        per_class_accuracy(LOGITS[0], LABELS)
+
+
+@pytest.mark.parametrize(("a", "b", "verdict"), [
+    ([80.0, 81.0, 79.0], [82.0, 83.1, 80.9], "better"),
+    ([82.0, 83.1, 80.9], [80.0, 81.0, 79.0], "worse"),
+    ([80.0, 81.0, 79.0], [80.5, 80.5, 79.5], "no measurable difference"),
+])
+def test_the_interval_decides_the_verdict(a, b, verdict):
+    difference = paired_difference(a, b)
+    assert difference.verdict() == verdict
+    names = {"better": "beat its teacher", "worse": "worse than its teacher"}
+    assert difference.verdict(*names.values()) == names.get(verdict, verdict)
+
+
+def test_bins_of_a_given_assignment_count_every_prediction_in_the_total():
+    confidence = torch.tensor([0.95, 0.9, 0.55, 1.0])
+    correct = torch.tensor([True, False, True, True])
+    grouped = confidence_bins(confidence, correct, torch.tensor([1, 1, 0, 2]), bins=2)  # bin 2: in none
+    assert grouped.count == [1, 2] and grouped.total == 4
+    assert grouped.accuracy == [1.0, 0.5] and grouped.confidence == pytest.approx([0.55, 0.925])
+    assert grouped.ece == pytest.approx(1 / 4 * 0.45 + 2 / 4 * 0.425)

@@ -122,6 +122,3 @@ def test_load_or_train_does_not_hide_a_damaged_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupted"):
         load_or_train(_student(0), path, lambda m: None, seed=0)
 
-
-def test_checkpoint_path_lives_under_the_data_root(tmp_path):
-    assert checkpoints.checkpoint_path("teacher_mnist", tmp_path) == tmp_path / "checkpoints" / "teacher_mnist.pt"

@@ -96,8 +96,7 @@ def test_int8_quantization_shrinks_the_weights_keeps_the_outputs_close_and_leave
     pytest.importorskip("torchao")
     student = _student()
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    quantized, messages = quantize_int8(student, mode)
-    assert isinstance(messages, list)
+    quantized, _ = quantize_int8(student, mode)
     x = torch.randn(64, 784)
     with torch.inference_mode():
         difference = (quantized(x) - student(x)).abs().max().item()

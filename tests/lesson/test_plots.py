@@ -12,17 +12,23 @@ import pytest
 import torch
 
 from kdutils.plots import (
+    annotated_heatmap,
+    lecture_style,
     plot_class_balance,
     plot_class_similarity,
     plot_confusion_matrix,
     plot_entropy_vs_temperature,
+    plot_learning_curves,
     plot_reliability_diagram,
     plot_runs_with_spread,
     plot_soft_labels_by_temperature,
     show_confident_mistakes,
+    show_images,
+    soft_label_bars,
 )
+from kdutils.training import History
 
-from .test_analysis import LABELS, LOGITS
+from ..helpers import LABELS, LOGITS
 
 CLASSES = ["zero", "one", "two"]
 
@@ -279,3 +285,64 @@ def test_reliability_diagram_rejects_nothing_to_plot_and_bad_probabilities():
         plot_reliability_diagram({"a": torch.tensor([[0.5, 0.5]])}, torch.tensor([0]), min_count=0)
     with pytest.raises(ValueError, match="summing to 1"):
         plot_reliability_diagram({"bad": torch.tensor([[2.0, 1.0]])}, torch.tensor([0]))
+
+
+# --- annotated_heatmap --------------------------------------------------------------------------------
+
+
+def test_annotated_heatmap_writes_every_value():
+    values = torch.tensor([[0.81234, 0.5], [0.25, float("nan")]])
+    fig = annotated_heatmap(values, ["T=1", "T=2"], ["0.1", "0.5"], xlabel="alpha", ylabel="T",
+                            title="grid", fmt="{:.1%}", colorbar_label="accuracy")
+    ax = fig.axes[0]
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["25.0%", "50.0%", "81.2%", "–"]
+    assert ax.get_xlabel() == "alpha" and ax.get_ylabel() == "T" and ax.get_title() == "grid"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["T=1", "T=2"]
+    assert len(fig.axes) == 2  # the colour bar
+    plt.close(fig)
+
+
+def test_annotated_heatmap_rejects_mismatched_labels():
+    with pytest.raises(ValueError, match="2 rows and 3 columns"):
+        annotated_heatmap(torch.zeros(2, 3), ["a", "b"], ["x", "y"])
+    with pytest.raises(ValueError, match="2-D"):
+        annotated_heatmap(torch.zeros(3), ["a"], ["x"])
+
+
+# --- show_images, plot_learning_curves, soft_label_bars, lecture_style -----------------------------------------
+
+
+def test_show_images_captions_class_names_and_wrong_predictions_in_red():
+    images = torch.zeros(3, 1, 28, 28)
+    fig = show_images(images, [0, 1, 2], CLASSES, predictions=[0, 2, 2], ncols=2, title="three")
+    titles = [(ax.get_title(), ax.title.get_color()) for ax in fig.axes if ax.get_title()]
+    assert titles == [("zero", "black"), ("two\n(one)", "tab:red"), ("two", "black")]
+    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "three"  # a 2 x 2 grid, the fourth cell empty
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        show_images(images, [0, 1], CLASSES)
+
+
+def test_learning_curves_draw_loss_and_both_accuracies_per_run():
+    history = History(loss=[1.0, 0.5], train_accuracy=[0.6, 0.8], test_accuracy=[0.55, 0.7])
+    fig = plot_learning_curves({"teacher": history})
+    loss_ax, accuracy_ax = fig.axes
+    assert loss_ax.lines[0].get_ydata().tolist() == [1.0, 0.5]
+    assert [line.get_label() for line in accuracy_ax.lines] == ["teacher (test)", "teacher (train)"]
+    assert accuracy_ax.lines[0].get_ydata().tolist() == pytest.approx([55.0, 70.0])
+    with pytest.raises(ValueError, match="at least one History"):
+        plot_learning_curves({})
+
+
+def test_soft_label_bars_group_one_bar_per_class_and_distribution():
+    fig = soft_label_bars({"teacher": [0.7, 0.2, 0.1], "student": torch.tensor([0.5, 0.3, 0.2])}, CLASSES)
+    bars = fig.axes[0].patches
+    assert len(bars) == 6 and [round(b.get_height(), 2) for b in bars[:3]] == [0.7, 0.2, 0.1]
+    with pytest.raises(ValueError, match="'teacher' has 2 probabilities for 3 classes"):
+        soft_label_bars({"teacher": [0.5, 0.5]}, CLASSES)
+
+
+def test_lecture_style_enlarges_the_fonts():
+    with matplotlib.rc_context():
+        lecture_style()
+        assert matplotlib.rcParams["font.size"] == 12 and matplotlib.rcParams["axes.titlesize"] == 14

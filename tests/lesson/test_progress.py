@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from nbclient import NotebookClient
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
+from ..helpers import WIDGET
 
 
 def run_cell(source: str) -> list:

@@ -1,4 +1,5 @@
-"""The series' teacher: trained once with its recipe, then loaded, and retrained when the recipe changes."""
+"""The series' teacher: trained once with its recipe, then loaded, retrained when the recipe changes; other seeds
+give notebook 09's ensemble members, cached the same way."""
 
 import pytest
 import torch
@@ -39,5 +40,34 @@ def test_a_checkpoint_of_another_recipe_is_retrained(tiny_dataset, monkeypatch):
     assert metadata["seed"] == 1 and read_metadata(teacher_checkpoint("toy", tiny_dataset.root))["seed"] == 1
 
 
-def test_teacher_checkpoint_lives_in_the_checkpoints_folder(tmp_path):
+def test_teacher_checkpoint_names_the_dataset_and_any_seed_but_the_recipes(tmp_path):
     assert teacher_checkpoint("fashion-mnist", tmp_path) == tmp_path / "checkpoints" / "teacher_fashion-mnist.pt"
+    assert teacher_checkpoint("toy", tmp_path, seed=0) == teacher_checkpoint("toy", tmp_path)
+    assert teacher_checkpoint("toy", tmp_path, seed=3) == tmp_path / "checkpoints" / "teacher_toy_seed3.pt"
+    for bad in (-1, 1.5, "1", True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            teacher_checkpoint("toy", tmp_path, seed=bad)
+
+
+def test_the_recipes_own_seed_is_notebook_02s_teacher(tiny_dataset):
+    teacher, _ = load_teacher(tiny_dataset, progress=False)
+    member, metadata = load_teacher(tiny_dataset, seed=0, progress=False)
+    assert metadata["seed"] == 0 and not member.training
+    assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), member.state_dict().values()))
+    assert not teacher_checkpoint("toy", tiny_dataset.root, seed=1).exists()
+
+
+def test_another_seed_is_trained_once_with_that_seed_then_loaded(tiny_dataset):
+    path = teacher_checkpoint("toy", tiny_dataset.root, seed=1)
+    first, metadata = load_teacher(tiny_dataset, seed=1, progress=False)
+    assert isinstance(first, TeacherModel) and not first.training and path.is_file()
+    stored = read_metadata(path)
+    assert stored["seed"] == 1 and stored["dataset"] == "toy" and stored["epochs"] == 2
+    assert metadata["test_accuracy"] > 0.9
+    written = path.stat().st_mtime_ns
+    second, _ = load_teacher(tiny_dataset, seed=1, progress=False)
+    assert path.stat().st_mtime_ns == written  # loaded, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other, _ = load_teacher(tiny_dataset, seed=2, progress=False)
+    assert not torch.equal(first.fc1.weight, other.fc1.weight)  # another seed, other weights
+    assert not teacher_checkpoint("toy", tiny_dataset.root).exists()  # notebook 02's teacher was never needed

@@ -1,15 +1,18 @@
+"""kdutils.training: the one loop (fit) for images and words, train, evaluation, and the loop's checks made once."""
+
 import copy
 
 import pytest
 import torch
 
+from kdutils import losses
 from kdutils.data import Split
 from kdutils.losses import IGNORE_LABEL
 from kdutils.models import StudentModel, TeacherModel
-from kdutils.repro import choose_device, seed_everything
-from kdutils.training import History, adam, evaluate, fit, predict_logits, train
+from kdutils.repro import seed_everything
+from kdutils.training import History, adam, evaluate, evaluating, fit, predict_logits, train
 
-from .conftest import reference_training
+from ..helpers import reference_training
 
 
 def _fresh_student(seed=0):
@@ -137,6 +140,8 @@ def test_bad_training_arguments(toy_split, kwargs, message):
 def test_train_needs_a_split(toy_split):
     with pytest.raises(TypeError, match="kdutils.data.Split"):
         train(_fresh_student(), (toy_split.x, toy_split.y), epochs=1, progress=False)
+    with pytest.raises(TypeError, match=r"data with \.batch\(idx\)"):
+        fit(_fresh_student(), (toy_split.x, toy_split.y), lambda *a: None, epochs=1, progress=False)
 
 
 def test_cosine_schedule_ends_near_zero_learning_rate(toy_split):
@@ -147,21 +152,6 @@ def test_cosine_schedule_ends_near_zero_learning_rate(toy_split):
     assert history.learning_rate == sorted(history.learning_rate, reverse=True)
     constant = train(_fresh_student(), toy_split, epochs=2, lr=2e-3, progress=False)
     assert constant.learning_rate == [2e-3, 2e-3]
-
-
-def test_seed_and_device_helpers(monkeypatch):
-    seed_everything(5)
-    first = torch.rand(3)
-    seed_everything(5)
-    assert torch.equal(first, torch.rand(3))
-    with pytest.raises(ValueError, match="non-negative integer"):
-        seed_everything(-1)
-    assert choose_device("cpu").type == "cpu"
-    monkeypatch.setenv("KDUTILS_DEVICE", "cpu")
-    assert choose_device().type == "cpu"
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA was asked for"):
-            choose_device("cuda")
 
 
 @pytest.mark.parametrize("unlabelled", [0, 40])
@@ -179,12 +169,12 @@ def test_train_matches_a_loop_over_the_public_loss(toy_split, unlabelled):
     history = train(fast, split, epochs=2, batch_size=32, seed=3, teacher_logits=teacher_logits, T=3.0,
                     alpha=0.7, progress=False)
 
-    losses = reference_training(
-        reference.parameters(), split, epochs=2, batch_size=32, seed=3,
+    reference_losses = reference_training(
+        reference.parameters(), len(split), epochs=2, batch_size=32, seed=3,
         batch_loss=lambda idx: distillation_loss(reference(split.x[idx]), split.y[idx], teacher_logits[idx], T=3.0,
                                                  alpha=0.7),
     )
-    assert history.loss == pytest.approx(losses, rel=1e-5)
+    assert history.loss == pytest.approx(reference_losses, rel=1e-5)
     for a, b in zip(fast.parameters(), reference.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # Adam turns rounding into ~lr-sized steps
 
@@ -252,3 +242,80 @@ def test_kdutils_back_propagates_losses_only():
     assert all(count == 0 for _, count in calls), calls
     assert not any(isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "grad" for n in ast.walk(
         ast.parse((Path(kdutils.__file__).parent / "training.py").read_text())))
+
+
+def test_train_checks_its_arguments_once_not_on_every_batch(toy_split, monkeypatch):
+    # distillation_loss checks its arguments and reads a result back on every call; the loop checks them
+    # once, before the first batch, and runs the same math without the checks.
+    checked = []
+    real_check = losses._check_distillation_args
+    monkeypatch.setattr(losses, "_check_distillation_args", lambda *args: checked.append(1) or real_check(*args))
+    seed_everything(8)
+    teacher_logits = predict_logits(TeacherModel(), toy_split.x)
+    train(_fresh_student(), toy_split, epochs=2, batch_size=16, teacher_logits=teacher_logits, progress=False)
+    assert checked == []
+    losses.distillation_loss(torch.randn(4, 10), torch.arange(4), torch.randn(4, 10))
+    assert checked == [1]  # a direct call is still checked
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda y, z: (y, z[:, :9]), "teacher_logits score 9 classes but the model scores 10"),
+        (lambda y, z: (torch.where(y == 3, 10, y), z), r"labels must lie in \[0, 10\)"),
+        (lambda y, z: (y, z.long()), "floating point"),
+    ],
+)
+def test_what_the_loop_no_longer_checks_per_batch_is_checked_before_it(toy_split, change, message):
+    y, teacher_logits = change(toy_split.y.clone(), torch.randn(len(toy_split), 10))
+    student = _fresh_student()
+    before = copy.deepcopy(student.state_dict())
+    with pytest.raises(ValueError, match=message):
+        train(student, Split(toy_split.x, y), epochs=1, teacher_logits=teacher_logits, progress=False)
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())  # nothing trained
+
+
+def test_evaluating_sets_eval_mode_and_restores_the_models_own_mode_even_after_an_error():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.5))
+    for mode in (True, False):
+        model.train(mode)
+        with evaluating(model) as inside:
+            assert inside is model and not model.training
+        assert model.training == mode
+    model.train()
+    with pytest.raises(RuntimeError, match="boom"), evaluating(model):
+        raise RuntimeError("boom")
+    assert model.training
+
+
+class SpyData:
+    """Training data that records where fit moves it; a Split underneath."""
+
+    def __init__(self, split, moved_to):
+        self.split, self.moved_to = split, moved_to
+
+    def __len__(self):
+        return len(self.split)
+
+    def to(self, device):
+        self.moved_to.append(torch.device(device))
+        return SpyData(self.split.to(device), self.moved_to)
+
+    def batch(self, idx):
+        assert idx.device == self.split.x.device  # the batch order lives where the data does
+        return self.split.batch(idx)
+
+
+def test_fit_moves_the_data_once_to_the_models_device(toy_split):
+    moved_to = []
+    model = _fresh_student()
+    fit(model, SpyData(toy_split, moved_to), lambda z, y, idx: torch.nn.functional.cross_entropy(z, y), epochs=2,
+        batch_size=64, progress=False)
+    assert moved_to == [next(model.parameters()).device]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_train_follows_the_models_device_on_cuda(toy_split):
+    model = _fresh_student().cuda()
+    history = train(model, toy_split, epochs=1, teacher_logits=torch.randn(len(toy_split), 10), progress=False)
+    assert next(model.parameters()).is_cuda and len(history.loss) == 1

@@ -4,14 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from kdutils.data import Split
 from kdutils.losses import IGNORE_LABEL
 from kdutils.models import StudentModel
-from kdutils.plots import annotated_heatmap
 from kdutils.repro import seed_everything
 from kdutils.training import predict_logits, train
 from kdutils.transfer import (
@@ -244,26 +242,3 @@ def test_gap_closed_matches_the_papers_mnist_numbers():
 def test_gap_closed_needs_a_gap():
     with pytest.raises(ValueError, match="no gap"):
         gap_closed(0.9, 0.95, 0.9)
-
-
-# --- annotated_heatmap --------------------------------------------------------------------------------
-
-
-def test_annotated_heatmap_writes_every_value():
-    values = torch.tensor([[0.81234, 0.5], [0.25, float("nan")]])
-    fig = annotated_heatmap(values, ["T=1", "T=2"], ["0.1", "0.5"], xlabel="alpha", ylabel="T",
-                            title="grid", fmt="{:.1%}", colorbar_label="accuracy")
-    ax = fig.axes[0]
-    texts = sorted(t.get_text() for t in ax.texts)
-    assert texts == ["25.0%", "50.0%", "81.2%", "–"]
-    assert ax.get_xlabel() == "alpha" and ax.get_ylabel() == "T" and ax.get_title() == "grid"
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["T=1", "T=2"]
-    assert len(fig.axes) == 2  # the colour bar
-    plt.close(fig)
-
-
-def test_annotated_heatmap_rejects_mismatched_labels():
-    with pytest.raises(ValueError, match="2 rows and 3 columns"):
-        annotated_heatmap(torch.zeros(2, 3), ["a", "b"], ["x", "y"])
-    with pytest.raises(ValueError, match="2-D"):
-        annotated_heatmap(torch.zeros(3), ["a"], ["x"])
