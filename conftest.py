@@ -1,9 +1,9 @@
 """nbval, with numbers compared within a tolerance where the machine is not the reference machine.
 
 nbval runs every notebook and compares each cell's new outputs with the committed ones. On the machine
-those outputs come from (``kdutils.claims.REFERENCE_MACHINE``) the comparison stays exact. Anywhere else
+those outputs come from (``kdutils.course.claims.REFERENCE_MACHINE``) the comparison stays exact. Anywhere else
 a trained network's numbers move a little, so before nbval compares a cell, each number of its new output
-that lies within the cell's tolerance (``kdutils.tolerance``) takes the committed value; the words must
+that lies within the cell's tolerance (``kdutils.course.tolerance``) takes the committed value; the words must
 still match exactly, and a number outside the tolerance fails the cell as before, with the reason.
 Everywhere, a claim's notice and a progress bar's widget are left out of the comparison.
 """
@@ -21,8 +21,8 @@ def pytest_configure(config):
     exact_compare = IPyNbCell.compare_outputs
 
     def compare_outputs(self, test, ref, skip_compare=None):
-        from kdutils.claims import is_reference_machine
-        from kdutils.tolerance import RUN_ONLY, adopt_close_numbers, comparable, tolerance_for
+        from kdutils.course.claims import is_reference_machine
+        from kdutils.course.tolerance import RUN_ONLY, adopt_close_numbers, comparable, tolerance_for
 
         test, ref = comparable(test), comparable(ref)
         problems = []
@@ -43,7 +43,7 @@ def pytest_configure(config):
 def pytest_report_header(config):
     if not getattr(config.option, "nbval", False):
         return None
-    from kdutils.claims import is_reference_machine, this_machine
+    from kdutils.course.claims import is_reference_machine, this_machine
 
     machine = this_machine()
     where = (f"{machine['cpu']} ({machine['cpu_model']}), {machine['cpu_capability']}, "

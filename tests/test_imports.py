@@ -1,32 +1,64 @@
-"""kdutils' modules import one another in one direction only: no cycles, counting imports inside functions."""
+"""The two rooms of kdutils and the direction of their imports.
+
+- modules import one another in one direction only: no cycles, counting imports inside functions;
+- no lesson module (``kdutils/*.py``) imports the course tooling (``kdutils.course``), except
+  ``kdutils.exercises``, the students' one door to the checks;
+- the lesson modules import only the modules listed before them in the package's own map (its docstring);
+- no module reads files under ``tests/``; none is over 450 lines.
+"""
 
 import ast
 import importlib
+import re
 from pathlib import Path
+
+import pytest
 
 import kdutils
 
 PACKAGE = Path(kdutils.__file__).parent
+#: The one lesson module that may import kdutils.course: the students' import of their checks.
+FACE = "exercises"
 
 
-def kdutils_imports(path: Path) -> set[str]:
-    """The kdutils modules that ``path`` imports anywhere in its code (top level or inside functions)."""
+def module_name(path: Path, package: Path) -> str:
+    """``course.checks.harness`` for ``kdutils/course/checks/harness.py``; ``course`` for its ``__init__``."""
+    parts = list(path.relative_to(package).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def resolve(node: ast.ImportFrom, name: str, package: Path) -> str:
+    """The kdutils module (dotted, without ``kdutils.``) that ``from <node.module> import ...`` names."""
+    if node.level == 0:
+        return node.module.removeprefix("kdutils").removeprefix(".")
+    here = name.split(".") if name else []
+    is_package = (package / Path(*here) / "__init__.py").is_file() if here else True
+    base = here if is_package else here[:-1]
+    base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def kdutils_imports(path: Path, package: Path = None) -> set[str]:
+    """The kdutils modules ``path`` imports anywhere in its code (top level or inside functions)."""
+    package = package or PACKAGE
+    name = module_name(path, package)
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:  # from .data import ...
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import losses
-                found.update(alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").is_file())
-            elif node.module and node.module.startswith("kdutils."):
-                found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kdutils")):
+            target = resolve(node, name, package)
+            for alias in node.names:  # from . import losses: the module itself
+                sub = f"{target}.{alias.name}" if target else alias.name
+                target_path = package / Path(*sub.split("."))
+                found.add(sub if target_path.with_suffix(".py").is_file() or target_path.is_dir() else target)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("kdutils."))
-    return found - {path.stem}
+            found.update(a.name.removeprefix("kdutils.") for a in node.names if a.name.startswith("kdutils."))
+    return found - {name, ""}
 
 
-def import_graph() -> dict[str, set[str]]:
-    return {path.stem: kdutils_imports(path) for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
+def import_graph(package: Path = None) -> dict[str, set[str]]:
+    package = package or PACKAGE
+    return {module_name(path, package): kdutils_imports(path, package) for path in package.rglob("*.py")
+            if module_name(path, package)}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -48,20 +80,69 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def lesson_modules() -> list[str]:
+    return sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+
+
 def test_no_import_cycle_among_kdutils_modules():
     graph = import_graph()
-    assert {"data", "training", "checkpoints", "losses"} <= set(graph)
+    assert {"data", "training", "checkpoints", "losses", "course.cli", "course.checks.harness"} <= set(graph)
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph))}"
 
 
-def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path, monkeypatch):
+def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     # The check above must be able to fail: two modules that import each other, one inside a function.
     (tmp_path / "a.py").write_text("from .b import thing\n")
     (tmp_path / "b.py").write_text("def f():\n    from .a import thing\n    return thing\n")
-    monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path)
-    assert find_cycle(import_graph()) in (["a", "b", "a"], ["b", "a", "b"])
+    assert find_cycle(import_graph(tmp_path)) in (["a", "b", "a"], ["b", "a", "b"])
+
+
+def test_relative_imports_are_resolved_across_the_subpackages(tmp_path):
+    (tmp_path / "course" / "checks").mkdir(parents=True)
+    for init in ("course", "course/checks"):
+        (tmp_path / init / "__init__.py").write_text("")
+    (tmp_path / "losses.py").write_text("")
+    (tmp_path / "course" / "claims.py").write_text("")
+    (tmp_path / "course" / "checks" / "harness.py").write_text(
+        "from ...losses import x\nfrom ..claims import y\nfrom . import hints\nfrom kdutils.course import claims\n")
+    (tmp_path / "course" / "checks" / "hints.py").write_text("")
+    assert import_graph(tmp_path)["course.checks.harness"] == {"losses", "course.claims", "course.checks.hints"}
+
+
+def test_no_lesson_module_imports_the_course_tooling():
+    graph = import_graph()
+    leaks = {name: sorted(t for t in graph[name] if t == "course" or t.startswith("course."))
+             for name in lesson_modules() if name != FACE}
+    assert not {name: targets for name, targets in leaks.items() if targets}, leaks
+    assert any(t.startswith("course.checks") for t in graph[FACE])  # the face is the one door
+
+
+def test_the_rule_above_would_catch_a_lesson_module_importing_the_course(tmp_path):
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "__init__.py").write_text("")
+    (tmp_path / "course" / "claims.py").write_text("")
+    (tmp_path / "plots.py").write_text("def f():\n    from .course.claims import claim\n")
+    assert import_graph(tmp_path)["plots"] == {"course.claims"}
+
+
+def test_lesson_modules_import_only_those_listed_before_them_in_the_packages_map():
+    listed = re.findall(r"``(\w+)``", kdutils.__doc__)
+    order = [name for name in dict.fromkeys(listed) if name in lesson_modules()]
+    assert sorted(set(order) | {FACE}) == lesson_modules(), "the map in kdutils/__init__.py misses a module"
+    graph = import_graph()
+    for position, name in enumerate(order):
+        later = [t for t in graph[name] if t in order and order.index(t) > position]
+        assert not later, f"{name} imports {later}, listed after it in kdutils/__init__.py"
 
 
 def test_every_module_imports_on_its_own():
     for name in import_graph():
-        importlib.import_module(f"kdutils.{name}")
+        if not name.endswith("__main__"):
+            importlib.import_module(f"kdutils.{name}")
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_reads_the_tests_folder_or_grows_past_450_lines(path):
+    text = path.read_text()
+    assert not re.search(r"""["']tests["']|/tests/""", text), f"{path.name} reads files under tests/"
+    assert len(text.splitlines()) <= 450, f"{path.name} has {len(text.splitlines())} lines: split it by concern"

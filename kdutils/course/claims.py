@@ -10,7 +10,7 @@ epochs of training grow those bits into visibly different numbers: another lapto
 - on any other machine it shows a short notice under the cell and the notebook goes on.
 
 ``KDUTILS_REFERENCE=1`` forces the strict behaviour anywhere, ``KDUTILS_REFERENCE=0`` the gentle one.
-``python -m kdutils.claims`` prints this machine beside the reference machine.
+``python -m kdutils.course machine`` prints this machine beside the reference machine.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import platform
 import sys
 from functools import cache
 
-__all__ = ["REFERENCE_ENV", "REFERENCE_MACHINE", "NOTICE_MARK", "claim", "is_reference_machine", "this_machine"]
+__all__ = ["NOTICE_MARK", "REFERENCE_ENV", "REFERENCE_MACHINE", "claim", "cpu_name", "is_reference_machine",
+           "this_machine"]
 
 #: The machine the committed notebook outputs come from (one of this project's 2-core VMs; CI may get another).
 REFERENCE_MACHINE = {
@@ -41,22 +42,10 @@ REFERENCE_ENV = "KDUTILS_REFERENCE"
 NOTICE_MARK = "kdutils-claim-notice"
 
 
-def _cpu_name() -> str:
+def cpu_info() -> dict[str, str]:
+    """The first processor's fields in ``/proc/cpuinfo`` ("model name", "cpu family", ...); empty off Linux."""
+    fields: dict[str, str] = {}
     if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-                for line in cpuinfo:
-                    if line.startswith("model name"):
-                        return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_model() -> str:
-    """x86 family and model: two CPUs sold under one name can run different kernels."""
-    if sys.platform.startswith("linux"):
-        fields = {}
         try:
             with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
                 for line in cpuinfo:
@@ -64,22 +53,34 @@ def _cpu_model() -> str:
                     fields.setdefault(key.strip(), value.strip())
         except OSError:
             pass
-        if "cpu family" in fields and "model" in fields:
-            return f"family {fields['cpu family']}, model {fields['model']}"
+    return fields
+
+
+def cpu_name(fields: dict[str, str] | None = None) -> str:
+    """The CPU's model name: from ``cpu_info()`` (or the ``fields`` it gave), else what ``platform`` knows."""
+    fields = cpu_info() if fields is None else fields
+    return fields.get("model name") or platform.processor() or "unknown"
+
+
+def _cpu_model(fields: dict[str, str]) -> str:
+    """x86 family and model: two CPUs sold under one name can run different kernels."""
+    if "cpu family" in fields and "model" in fields:
+        return f"family {fields['cpu family']}, model {fields['model']}"
     return "unknown"
 
 
 def this_machine() -> dict:
     """What decides a run's last bits here: OS, CPU, its vector instructions, threads, torch, device."""
-    import torch
+    import torch  # imported here: the claims themselves need no torch
 
-    from .repro import choose_device
+    from ..repro import choose_device
 
+    fields = cpu_info()
     return {
         "system": platform.system(),
         "architecture": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_model": _cpu_model(),
+        "cpu": cpu_name(fields),
+        "cpu_model": _cpu_model(fields),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__.split("+")[0],
@@ -139,21 +140,3 @@ def _show_notice(statement: str, measured: str, timing: bool) -> None:
         print(plain)
         return
     display({"text/markdown": markdown, "text/plain": plain}, raw=True, metadata={NOTICE_MARK: True})
-
-
-def main() -> int:
-    here = this_machine()
-    print(f"{'':16}{'this machine':28}reference machine")
-    for key, reference in REFERENCE_MACHINE.items():
-        mark = "" if here[key] == reference else "   <- differs"
-        print(f"{key:16}{str(here[key]):28}{reference}{mark}")
-    if is_reference_machine():
-        print("\nThis is the reference machine: notebook outputs are compared exactly and claims are strict.")
-    else:
-        print("\nNot the reference machine: numbers are compared within each notebook's tolerance,\n"
-              "and a claim that this run does not bear out shows a notice instead of stopping.")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,11 +18,12 @@ The student edition (``notebooks/student/``) keeps every other cell as it is, st
 outputs included. In a solution cell the lines between the markers become a
 ``raise NotImplementedError(...)`` whose message says how to ask for hints, ``hint("<exercise>")``
 and then ``hint("<exercise>", 2)``, the exercise being the check's name without ``check_``;
-the stepped hints live in ``kdutils.exercises.HINTS`` and never spell the answer, and ``hint`` is
+the stepped hints live in ``kdutils.course.checks.hints.HINTS`` and never spell the answer, and ``hint`` is
 added to the cell's import from ``kdutils.exercises``. The outputs are cleared, and the cell is
 tagged ``raises-exception`` so nbval expects the stub to raise until the student writes the answer.
-Worked answers are left out: markdown cells tagged ``solution``, and in every markdown cell each
-``<details>`` block whose ``<summary>`` says "Solution" or "Answer" (the exercise questions stay).
+Worked answers are left out: markdown cells tagged ``solution``, and in every markdown cell each worked
+answer (``kdutils.course.notebooks``: a ``<details>`` block whose ``<summary>`` says "Solution" or
+"Answer"); the exercise questions stay.
 
 Like the instructor notebooks, each student notebook is then executed top to bottom in a fresh kernel
 (nbclient), so its outputs and execution counts come from a real run. The stubs are left unrun, with no
@@ -32,62 +33,56 @@ instructor notebook (new outputs, same sources) makes its student edition stale 
 run executes it again. ``--check`` compares what the generator decides (cells, sources,
 tags, that hash), not the student's own outputs.
 
-    python -m kdutils.edition            # write and execute the student notebooks that changed
-    python -m kdutils.edition --check    # exit 1 if notebooks/student/ differs from what it would write
+    python -m kdutils.course edition            # write and execute the student notebooks that changed
+    python -m kdutils.course edition --check    # exit 1 if notebooks/student/ differs from what it would write
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
 
-from .claims import is_reference_machine
+import nbformat
 
-__all__ = ["SOLUTION_TAG", "StubError", "make_student_notebook", "student_edition", "write_student_edition"]
+from ..files import atomic_write
+from .checks.hints import HINTS
+from .notebooks import CHECK_CALL, cell_source, dumps, execute, without_worked_answers
+
+__all__ = ["NOTEBOOKS", "SOLUTION_TAG", "StubError", "differences", "make_student_notebook", "student_edition",
+           "write_student_edition"]
 
 SOLUTION_TAG = "solution"
 STUB_TAG = "raises-exception"  # nbval: this cell is expected to raise
 METADATA_KEY = "kdutils_student_edition"
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\b")  # any note after it is for the instructor only
 END = re.compile(r"^\s*### END SOLUTION\s*$")
-REPO = Path(__file__).resolve().parent.parent
+#: The instructor notebooks' folder, from the repository root (where the course tools are run).
+NOTEBOOKS = Path("notebooks")
 BANNER = (
-    "> **Student edition.** Generated from [`../{name}`](../{name}) by `python -m kdutils.edition`: do not edit "
-    "it by hand. Cells that start with a function to complete raise `NotImplementedError` until you write it; "
+    "> **Student edition.** Generated from [`../{name}`](../{name}) by `python -m kdutils.course edition`: do not "
+    "edit it by hand. Cells that start with a function to complete raise `NotImplementedError` until you write it; "
     "the check at the end of the cell then tells you whether it is right, or which mistake it found. Stuck? The "
     "error message says how to ask for a hint, one step at a time."
 )
+EXERCISES_IMPORT = re.compile(r"^from kdutils\.exercises import (?P<names>[\w ,]+)$", re.M)
+STUB_MESSAGE = "write this function, then run the cell. Stuck? hint('{exercise}') gives a first hint, " \
+               "hint('{exercise}', 2) a stronger one."
 
 
 class StubError(ValueError):
     """A solution cell whose markers are missing or malformed."""
 
 
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-CHECK_CALL = re.compile(r"\bcheck_(?P<exercise>\w+)\(")
-EXERCISES_IMPORT = re.compile(r"^from kdutils\.exercises import (?P<names>[\w ,]+)$", re.M)
-STUB_MESSAGE = "write this function, then run the cell. Stuck? hint('{exercise}') gives a first hint, " \
-               "hint('{exercise}', 2) a stronger one."
-ANSWER_BLOCK = re.compile(r"<details\b[^>]*>\s*<summary\b[^>]*>(?P<summary>.*?)</summary>.*?</details>[ \t]*\n?",
-                          re.S | re.I)
-
-
 def _exercise(source: str, where: str) -> str:
     """The exercise a solution cell checks: the name of its ``check_*`` call without ``check_``, one with hints."""
-    from .exercises import HINTS  # imported here: torch is needed only for notebooks with exercises
-
     names = [name for name in CHECK_CALL.findall(source) if name in HINTS]
     if not names:
         raise StubError(f"{where} is tagged {SOLUTION_TAG!r} but calls no check of kdutils.exercises that has hints "
-                        "(kdutils.exercises.HINTS): add the check_<exercise>(...) call, or the exercise's hints.")
+                        "(kdutils.course.checks.hints.HINTS): add the check_<exercise>(...) call, or the exercise's "
+                        "hints.")
     return names[-1]
 
 
@@ -128,17 +123,11 @@ def _stub_source(source: str, where: str) -> str:
 
 
 def _without_answers(source: str, where: str) -> str:
-    """A markdown cell's source without its worked answers: ``<details>`` blocks summarised "Solution" or "Answer"."""
-
-    def drop(block: re.Match) -> str:
-        return "" if re.search(r"solution|answer", block["summary"], re.I) else block[0]
-
-    text = ANSWER_BLOCK.sub(drop, source)
-    if text == source:
-        return source
-    if text.count("</details>") > len(re.findall(r"<details\b", text)):
-        raise StubError(f"{where}: a worked answer holds a nested <details> block, which the generator cannot cut out.")
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    """A markdown cell's source without its worked answers."""
+    try:
+        return without_worked_answers(source)
+    except ValueError as error:
+        raise StubError(f"{where}: {error}") from None
 
 
 def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | None = None) -> dict:
@@ -154,8 +143,8 @@ def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | No
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_TAG not in tags:
             if cell["cell_type"] == "markdown":
-                text = _without_answers(_source(cell), f"{name}, cell {index}")
-                if text != _source(cell):
+                text = _without_answers(cell_source(cell), f"{name}, cell {index}")
+                if text != cell_source(cell):
                     if not text.strip():
                         continue  # the cell held nothing but worked answers
                     cell["source"] = text.splitlines(keepends=True)
@@ -163,7 +152,7 @@ def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | No
             continue
         if cell["cell_type"] == "markdown":
             continue  # a worked answer: not in the student edition
-        source = _stub_source(_source(cell), f"{name}, cell {index}")
+        source = _stub_source(cell_source(cell), f"{name}, cell {index}")
         cell["source"] = source.splitlines(keepends=True)
         cell["outputs"] = []
         cell["execution_count"] = None
@@ -175,17 +164,13 @@ def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | No
     return student
 
 
-def _dumps(notebook: dict) -> str:
-    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-def student_edition(notebooks: Path = REPO / "notebooks") -> dict[str, str]:
+def student_edition(notebooks: Path = NOTEBOOKS) -> dict[str, str]:
     """File name -> content of every student notebook, generated from the instructor notebooks in ``notebooks``."""
     editions = {}
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         raw = path.read_bytes()
         notebook = json.loads(raw.decode("utf-8"))
-        editions[path.name] = _dumps(make_student_notebook(notebook, path.name, hashlib.sha256(raw).hexdigest()))
+        editions[path.name] = dumps(make_student_notebook(notebook, path.name, hashlib.sha256(raw).hexdigest()))
     return editions
 
 
@@ -198,7 +183,7 @@ def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
         origin = json.dumps(notebook.get("metadata", {}).get(METADATA_KEY), sort_keys=True)
     except (ValueError, KeyError, AttributeError):
         return []  # not a notebook (edited by hand, truncated): different from any generated one
-    return [("origin", origin, ())] + [(c["cell_type"], _source(c), tuple(c.get("metadata", {}).get("tags", [])))
+    return [("origin", origin, ())] + [(c["cell_type"], cell_source(c), tuple(c.get("metadata", {}).get("tags", [])))
                                        for c in cells]
 
 
@@ -208,18 +193,15 @@ def _execute(content: str, folder: Path) -> str:
     A stub stays unrun (no count, no output), as the student receives it: a stored traceback would
     greet them before they have written anything. nbval still runs it and expects it to raise.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
     notebook = nbformat.reads(content, as_version=4)
     every_cell = list(notebook.cells)
     notebook.cells = [cell for cell in every_cell if STUB_TAG not in cell.metadata.get("tags", [])]
-    NotebookClient(notebook, timeout=None, resources={"metadata": {"path": str(folder)}}).execute()
+    execute(notebook, folder)
     notebook.cells = every_cell  # the executed cells are the same objects, now with their outputs
-    return _dumps(json.loads(nbformat.writes(notebook)))
+    return dumps(json.loads(nbformat.writes(notebook)))
 
 
-def write_student_edition(notebooks: Path = REPO / "notebooks", execute: bool = True) -> list[Path]:
+def write_student_edition(notebooks: Path = NOTEBOOKS, run: bool = True) -> list[Path]:
     """Write (and execute) the student notebooks that changed; remove those whose instructor notebook is gone."""
     folder = notebooks / "student"
     folder.mkdir(exist_ok=True)
@@ -228,11 +210,10 @@ def write_student_edition(notebooks: Path = REPO / "notebooks", execute: bool = 
     for name, content in editions.items():
         path = folder / name
         if not path.is_file() or _structure(path.read_text(encoding="utf-8")) != _structure(content):
-            if execute:
+            if run:
                 content = _execute(content, folder)
-            tmp = path.with_suffix(".ipynb.part")
-            tmp.write_text(content, encoding="utf-8")
-            tmp.replace(path)  # atomic: a reader never sees half a notebook
+            with atomic_write(path) as tmp:  # a reader never sees half a notebook
+                tmp.write_text(content, encoding="utf-8")
             written.append(path)
     for stale in folder.glob("*.ipynb"):
         if stale.name not in editions:
@@ -241,7 +222,7 @@ def write_student_edition(notebooks: Path = REPO / "notebooks", execute: bool = 
     return written
 
 
-def differences(notebooks: Path = REPO / "notebooks") -> list[str]:
+def differences(notebooks: Path = NOTEBOOKS) -> list[str]:
     """Names of the student notebooks that are missing, stale or extra."""
     folder = notebooks / "student"
     editions = student_edition(notebooks)
@@ -249,34 +230,3 @@ def differences(notebooks: Path = REPO / "notebooks") -> list[str]:
                 or _structure((folder / name).read_text(encoding="utf-8")) != _structure(content)]
     problems += [p.name for p in folder.glob("*.ipynb") if p.name not in editions]
     return sorted(problems)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdutils.edition", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check that notebooks/student/ is up to date")
-    parser.add_argument("--notebooks", type=Path, default=REPO / "notebooks", help="the instructor notebooks' folder")
-    args = parser.parse_args(argv)
-    try:
-        if args.check:
-            stale = differences(args.notebooks)
-            if stale:
-                print(f"notebooks/student/ is out of date ({', '.join(stale)}): run python -m kdutils.edition",
-                      file=sys.stderr)
-                return 1
-            print("notebooks/student/ matches the instructor notebooks")
-            return 0
-        written = write_student_edition(args.notebooks)
-        print(f"wrote {len(written)} student notebook(s) into {args.notebooks / 'student'}")
-        if written and not is_reference_machine():
-            # Their outputs come from this machine's run, so they differ from the instructor notebooks'.
-            print("note: this is not the reference machine (python -m kdutils.claims), so the outputs just "
-                  "written are this machine's; regenerate the edition on the reference machine before "
-                  "committing it.", file=sys.stderr)
-        return 0
-    except StubError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

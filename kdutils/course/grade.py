@@ -1,6 +1,6 @@
 """Grade a class's student notebooks: run each in a fresh kernel and write every check's verdict to a CSV.
 
-    python -m kdutils.grade SUBMISSIONS/ [--out verdicts.csv] [--timeout S]
+    python -m kdutils.course grade SUBMISSIONS/ [--out verdicts.csv] [--timeout S]
 
 ``SUBMISSIONS/`` holds one entry per student: a notebook ``<student>.ipynb``, or a folder
 ``<student>/`` with the student's notebooks. Each notebook runs top to bottom in a fresh kernel
@@ -26,20 +26,21 @@ student's functions do, not that nobody tampered with the notebook.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import re
-import sys
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-from .exercises import TIMEOUT_MESSAGE
+from nbclient.exceptions import DeadKernelError
 
-__all__ = ["Verdict", "grade", "grade_notebook", "submissions", "write_csv"]
+from .checks.verdicts import PASSED, TIMEOUT_MESSAGE, read_verdict
+from .notebooks import CHECK_CALL, execute, read
 
-CHECK_CALL = re.compile(r"\bcheck_(?P<exercise>\w+)\(")
+__all__ = ["VERDICTS", "Verdict", "grade", "grade_notebook", "submissions", "write_csv"]
+
 TIMEOUT_ENAME = "GraderTimeout"  # the error the grader records for a cell it interrupted
 FIELDS = ("student", "notebook", "exercise", "verdict", "message")
+#: Every verdict a row can give, in the order the summary counts them.
+VERDICTS = ("PASSED", "FAILED", "NOT DONE", "ERROR", "TIMEOUT")
 
 
 @dataclass(frozen=True)
@@ -72,24 +73,20 @@ def _verdict_of(cell, timed_out: bool) -> tuple[str, str]:
         return "ERROR", f"{name}: {value}"
     printed = "".join(output.get("text", "") for output in cell.get("outputs", [])
                       if output.get("output_type") == "stream" and output.get("name") == "stdout")
-    verdicts = [line for line in printed.splitlines() if line.startswith(("PASSED: ", "NOT YET: "))]
+    verdicts = [verdict for verdict in map(read_verdict, printed.splitlines()) if verdict is not None]
     if not verdicts:
         if cell.get("execution_count") is None:
             return "ERROR", "the cell never ran (the kernel died or was stopped before it)."
         return "ERROR", "the cell printed no verdict: is its check_...(...) call still there?"
-    passed, message = verdicts[-1].split(": ", 1)
-    if passed == "PASSED":
-        return "PASSED", message
-    return ("TIMEOUT" if message.startswith(TIMEOUT_MESSAGE) else "FAILED"), message
+    last = verdicts[-1]
+    if last.passed:
+        return PASSED, last.message
+    return ("TIMEOUT" if last.message.startswith(TIMEOUT_MESSAGE) else "FAILED"), last.message
 
 
 def grade_notebook(path: Path, timeout: float) -> list[tuple[str, str, str]]:
     """Run one notebook in a fresh kernel: (exercise, verdict, message) for each exercise cell, in order."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    notebook = nbformat.read(path, as_version=4)
+    notebook = read(path)
     exercises = [(index, CHECK_CALL.findall(cell.source)[-1]) for index, cell in enumerate(notebook.cells)
                  if cell.cell_type == "code" and CHECK_CALL.search(cell.source)]
     if not exercises:
@@ -103,13 +100,10 @@ def grade_notebook(path: Path, timeout: float) -> list[tuple[str, str, str]]:
         if execute_reply["content"].get("ename") == TIMEOUT_ENAME:
             timed_out.add(cell_index)
 
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, on_cell_executed=note_timeout,
-                            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": f"ran past {timeout:g} s",
-                                              "traceback": []},
-                            resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute()
+        execute(notebook, path.parent, timeout=timeout, kernel_name="python3", allow_errors=True,
+                interrupt_on_timeout=True, on_cell_executed=note_timeout,
+                error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": f"ran past {timeout:g} s", "traceback": []})
     except DeadKernelError:
         pass  # the cells that never ran say so below
     return [(exercise, *_verdict_of(notebook.cells[index], index in timed_out)) for index, exercise in exercises]
@@ -134,24 +128,3 @@ def write_csv(rows: list[Verdict], out: Path) -> None:
         writer = csv.writer(file)
         writer.writerow(FIELDS)
         writer.writerows(astuple(row) for row in rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdutils.grade", description=__doc__.split("\n\n")[0])
-    parser.add_argument("submissions", type=Path, help="a folder with <student>.ipynb or <student>/*.ipynb")
-    parser.add_argument("--out", type=Path, default=Path("verdicts.csv"), help="the CSV to write (verdicts.csv)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds any one cell may run (600)")
-    args = parser.parse_args(argv)
-    if not args.submissions.is_dir():
-        print(f"error: {args.submissions} is not a folder", file=sys.stderr)
-        return 2
-    rows = grade(args.submissions, args.timeout)
-    write_csv(rows, args.out)
-    counts = {verdict: sum(row.verdict == verdict for row in rows)
-              for verdict in ("PASSED", "FAILED", "NOT DONE", "ERROR", "TIMEOUT")}
-    print(f"wrote {len(rows)} verdict(s) to {args.out}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

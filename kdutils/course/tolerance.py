@@ -1,6 +1,6 @@
 """Comparing a notebook's new outputs with its committed ones, number by number, within a tolerance.
 
-On the reference machine (see :mod:`kdutils.claims`) nbval compares outputs exactly. Anywhere else the
+On the reference machine (see :mod:`kdutils.course.claims`) nbval compares outputs exactly. Anywhere else the
 numbers a training run prints move a little, so a cell's text is accepted when its words are the same
 and each number is within the tolerance stated for it:
 
@@ -12,16 +12,34 @@ and each number is within the tolerance stated for it:
 A number ``new`` passes against ``committed`` when ``|new - committed| <= abs + rel * |committed|``,
 as in ``numpy.isclose``. Numbers are read as printed, so ``abs`` is in the units the cell prints
 (points of a percentage for ``89.85%``). Exact comparison stays for everything that is not a number.
+
+``compare_notebooks`` reports, cell by cell, how far a run on another machine moved from the committed
+outputs (``python -m kdutils.course compare COMMITTED RUN``): what to read before setting a tolerance.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 
+import nbformat
+from nbval.plugin import coalesce_streams
+
 from .claims import NOTICE_MARK
 
-__all__ = ["RUN_ONLY", "Tolerance", "comparable", "compare_text", "split_numbers", "tolerance_for"]
+__all__ = [
+    "RUN_ONLY",
+    "CellComparison",
+    "Tolerance",
+    "adopt_close_numbers",
+    "comparable",
+    "compare_notebooks",
+    "compare_text",
+    "parse_tolerance",
+    "split_numbers",
+    "tolerance_for",
+]
 
 #: A number as a notebook prints it: optional sign, thousands separators, decimals, exponent.
 NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
@@ -99,11 +117,6 @@ def comparable(outputs: list) -> list:
     nbval joins a cell's ``stdout`` pieces into one output before it compares (how a run splits them is
     timing); a notice or a widget's state says nothing about the lesson. Returns new objects.
     """
-    import copy
-
-    import nbformat
-    from nbval.plugin import coalesce_streams
-
     kept = [nbformat.from_dict(copy.deepcopy(output)) for output in outputs
             if not (output.get("metadata") or {}).get(NOTICE_MARK)
             and WIDGET not in (output.get("data") or {})]
@@ -164,43 +177,45 @@ def deviations(committed_cell: dict, new_cell: dict) -> tuple[bool, float, float
     return same_words, largest_abs, largest_rel
 
 
-def main(argv=None) -> int:
-    """Print, cell by cell, how far a run's numbers moved from the committed ones and whether they pass."""
-    import argparse
-    import json
+@dataclass(frozen=True)
+class CellComparison:
+    """How one code cell of a run compares with the committed one."""
 
-    parser = argparse.ArgumentParser(prog="python -m kdutils.tolerance", description=main.__doc__)
-    parser.add_argument("committed", help="the committed notebook")
-    parser.add_argument("run", help="the same notebook executed on another machine")
-    args = parser.parse_args(argv)
-    committed, run = (json.load(open(path, encoding="utf-8")) for path in (args.committed, args.run))
+    number: int  # the code cell's number, counting from 1
+    tolerance: Tolerance | str
+    same_words: bool
+    largest_abs: float
+    largest_rel: float
+    verdict: str  # "passes", "run only", "not compared (...)", "FAILS: ..." or "ERROR ..."
+
+    @property
+    def fails(self) -> bool:
+        return self.verdict.startswith(("FAILS", "ERROR"))
+
+
+def _verdict(committed_cell: dict, run_cell: dict, tolerance, same_words: bool) -> str:
+    tags = committed_cell["metadata"].get("tags", [])
+    errors = [o for o in run_cell.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        return f"ERROR {errors[0].get('ename')}: {errors[0].get('evalue', '')[:60]}"
+    if "nbval-ignore-output" in tags:
+        return "not compared (nbval-ignore-output)"
+    if tolerance == RUN_ONLY:
+        return "run only"
+    if not same_words:
+        return "FAILS: words differ"
+    new, old = comparable(run_cell.get("outputs", [])), comparable(committed_cell.get("outputs", []))
+    return "passes" if not adopt_close_numbers(new, old, tolerance) else "FAILS: numbers outside tolerance"
+
+
+def compare_notebooks(committed: dict, run: dict) -> list[CellComparison]:
+    """Cell by cell (code cells not expected to raise), how the run's numbers moved and whether they pass."""
+    rows = []
     cells = [(a, b) for a, b in zip(committed["cells"], run["cells"]) if a["cell_type"] == "code"]
-    failing = 0
-    print(f"{'cell':>4}  {'tolerance':24} {'words':6} {'max abs':>9} {'max rel':>8}  verdict")
     for number, (a, b) in enumerate(cells, start=1):
-        tags = a["metadata"].get("tags", [])
-        if "raises-exception" in tags:
+        if "raises-exception" in a["metadata"].get("tags", []):
             continue
-        errors = [o for o in b.get("outputs", []) if o.get("output_type") == "error"]
         tolerance = tolerance_for(a["metadata"], committed["metadata"])
         same, largest_abs, largest_rel = deviations(a, b)
-        if errors:
-            verdict = f"ERROR {errors[0].get('ename')}: {errors[0].get('evalue', '')[:60]}"
-        elif "nbval-ignore-output" in tags:
-            verdict = "not compared (nbval-ignore-output)"
-        elif tolerance == RUN_ONLY:
-            verdict = "run only"
-        elif not same:
-            verdict = "FAILS: words differ"
-        else:
-            ok = not adopt_close_numbers(comparable(b.get("outputs", [])), comparable(a.get("outputs", [])), tolerance)
-            verdict = "passes" if ok else "FAILS: numbers outside tolerance"
-        failing += verdict.startswith(("FAILS", "ERROR"))
-        shown = tolerance if tolerance == RUN_ONLY else f"abs {tolerance.abs:g}, rel {tolerance.rel:g}"
-        print(f"{number:>4}  {shown:24} {str(same):6} {largest_abs:9.4g} {largest_rel:8.2%}  {verdict}")
-    print(f"{failing} cell(s) would fail")
-    return 1 if failing else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        rows.append(CellComparison(number, tolerance, same, largest_abs, largest_rel, _verdict(a, b, tolerance, same)))
+    return rows

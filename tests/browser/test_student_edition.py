@@ -72,7 +72,7 @@ def wait_for_output(panel, cell, expected: str, name: str, timeout_s: float = 30
 
 def test_a_student_sees_the_diagnosis_then_the_pass(lab, page):
     if not (REPO / "notebooks" / STUDENT_NOTEBOOK).is_file():
-        pytest.fail(f"notebooks/{STUDENT_NOTEBOOK} is missing: run python -m kdutils.edition")
+        pytest.fail(f"notebooks/{STUDENT_NOTEBOOK} is missing: run python -m kdutils.course edition")
     panel = open_notebook(page, lab, STUDENT_NOTEBOOK)
     try:
         wait_for_kernel_idle(page, panel, STUDENT_NOTEBOOK)

@@ -1,4 +1,5 @@
-"""Every exercise check passes correct answers, names each classic mistake, and never crashes or hangs.
+"""Every exercise check (kdutils.course.checks, imported by students from kdutils.exercises) passes correct
+answers, names each classic mistake, and never crashes or hangs.
 
 The kinds of trouble a class runs into, each tested here: correct answers in another dtype or as numpy
 numbers, equivalent formulas, realistic bugs with their diagnosis, functions that raise, return NaN or
@@ -16,6 +17,8 @@ from torch.nn import functional as F
 
 from kdutils import exercises, losses
 from kdutils.analysis import expected_calibration_error
+from kdutils.course.checks import harness
+from kdutils.course.checks.verdicts import TIMEOUT_MESSAGE
 from kdutils.ensembles import average_probabilities
 from kdutils.exercises import (
     CheckResult,
@@ -25,15 +28,15 @@ from kdutils.exercises import (
     check_ensemble_average,
     check_epoch_alignment,
     check_expected_calibration_error,
+    check_feature_loss,
     check_gap_closed,
-    check_hint_loss,
     check_parameter_count,
     check_precision,
     check_reverse_kl,
     check_softmax_with_temperature,
     hint,
 )
-from kdutils.losses import distillation_loss, hint_loss, soft_targets
+from kdutils.losses import distillation_loss, feature_loss, soft_targets
 from kdutils.models import count_parameters
 from kdutils.transfer import add_to_bias, gap_closed
 
@@ -55,8 +58,7 @@ def assert_diagnoses(result: CheckResult, *phrases: str) -> None:
 # --- what every check does, whatever the student's function does ----------------------------------------
 
 
-def test_there_are_twelve_checks_and_each_has_stepped_hints():
-    assert len(CHECKS) == 12
+def test_every_check_has_stepped_hints_and_every_hint_a_check():
     assert sorted(exercises.HINTS) == sorted(check.__name__.removeprefix("check_") for check in CHECKS)
     assert all(len(steps) >= 2 for steps in exercises.HINTS.values())
 
@@ -119,9 +121,15 @@ def test_an_error_in_the_students_code_is_a_verdict_not_a_traceback(check):
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("returned", [None, "text", [1, 2], {"a": 1}, torch.zeros(2, 3, 4), np.ones(3)],
                          ids=["None", "str", "list", "dict", "3-d tensor", "numpy array"])
-def test_a_result_of_the_wrong_kind_is_a_verdict_not_a_traceback(check, returned):
+def test_a_result_of_the_wrong_kind_is_a_verdict_that_says_what_was_wrong(check, returned):
     result = check(lambda *args: returned)
     assert isinstance(result, CheckResult) and not result.passed
+    # Each check names the kind it received, the shape it expected, or the step that is missing; the harness's
+    # fallback for a result it could not use at all would be a less useful answer.
+    assert not result.message.startswith("the check could not use what your function returned"), result.message
+    told = (type(returned).__name__, "shape", "single number", "never called", "a tensor", "one number",
+            "one row per example", "expected")
+    assert any(phrase in result.message for phrase in told), result.message
 
 
 @pytest.fixture
@@ -134,17 +142,17 @@ def hanging():
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_a_function_that_never_returns_times_out_with_a_clear_message(check, hanging, monkeypatch):
-    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.2)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 0.2)
     result = check(hanging)
     assert_diagnoses(result, "did not finish within 0.2 s", "restart the kernel")
-    assert result.message.startswith(exercises.TIMEOUT_MESSAGE)
+    assert result.message.startswith(TIMEOUT_MESSAGE)
 
 
 def test_the_time_limit_covers_all_of_a_checks_calls_together(monkeypatch):
     """Many calls that each stay under the limit still stop the check once they add up to it."""
     import time
 
-    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.5)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 0.5)
 
     def slow_but_correct(s, d, t):
         time.sleep(0.1)
@@ -154,8 +162,30 @@ def test_the_time_limit_covers_all_of_a_checks_calls_together(monkeypatch):
     result = check_gap_closed(slow_but_correct)  # 7 calls of 0.1 s: 0.7 s, more than the 0.5 s allowed
     assert_diagnoses(result, "did not finish within 0.5 s", "calls together")
     assert time.monotonic() - started < 2.0
-    monkeypatch.setattr(exercises, "TIME_LIMIT", 5.0)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 5.0)
     assert_passes(check_gap_closed(slow_but_correct))  # the same calls within a larger budget
+
+
+def test_each_check_gets_a_time_budget_of_its_own(monkeypatch):
+    # The budget is an object made for each check, not a module global that one check could leave spent.
+    import time
+
+    monkeypatch.setattr(harness, "TIME_LIMIT", 0.5)
+
+    def slow_but_correct(s, d, t):
+        time.sleep(0.05)
+        return (d - s) / (t - s)
+
+    for _ in range(3):  # 8 calls of 0.05 s each time: 0.4 s, within each check's own 0.5 s
+        assert_passes(check_gap_closed(slow_but_correct))
+    budget = harness.TimeBudget(1.0)
+    assert budget.call(lambda x: x + 1, 1) == 2 and 0.9 < budget.left <= 1.0
+
+
+def test_exercises_is_only_the_students_door_to_the_checks():
+    for name in exercises.__all__:
+        module = getattr(exercises, name).__module__ if callable(getattr(exercises, name)) else None
+        assert module is None or module.startswith("kdutils.course.checks."), (name, module)
 
 
 NAN = float("nan")
@@ -166,7 +196,7 @@ RETURNS_NAN = {
     check_distillation_loss: lambda s, y, t, T, alpha: (s * NAN).sum(),
     check_gap_closed: lambda s, d, t: np.float32(NAN),
     check_expected_calibration_error: lambda p, y, bins: torch.tensor(NAN),
-    check_hint_loss: lambda p, t: (p * NAN).mean(),
+    check_feature_loss: lambda p, t: (p * NAN).mean(),
     check_ensemble_average: lambda ls, T: ls[0] * NAN,
     check_reverse_kl: lambda s, t: (s * NAN).mean(),
 }
@@ -229,7 +259,7 @@ LIBRARY = [
     (check_gap_closed, gap_closed, "gap_closed"),
     (check_add_to_bias, add_to_bias, "add_to_bias"),
     (check_expected_calibration_error, expected_calibration_error, "expected_calibration_error"),
-    (check_hint_loss, hint_loss, "hint_loss"),
+    (check_feature_loss, feature_loss, "feature_loss"),
     (check_ensemble_average, average_probabilities, "average_probabilities"),
 ]
 
@@ -365,7 +395,7 @@ def in_place_answers():
             loss.backward()
             optimizer.step()
 
-    return [(check_distillation_loss, loss, "'t'"), (check_hint_loss, hint, "'teacher_features'"),
+    return [(check_distillation_loss, loss, "'t'"), (check_feature_loss, hint, "'teacher_features'"),
             (check_ensemble_average, average, "'logits_list'"), (check_reverse_kl, reverse, "'teacher_logits'"),
             (check_expected_calibration_error, ece, "'probabilities'"), (check_distillation_step, step, "'images'"),
             (check_epoch_alignment, epoch, "'x'")]
@@ -951,18 +981,18 @@ def test_ece_check():
 # --- notebook 08: the hint loss ----------------------------------------------------------------------------
 
 
-def test_hint_loss_check():
-    assert_passes(check_hint_loss(lambda p, t: F.mse_loss(p, t)))
-    assert_passes(check_hint_loss(lambda p, t: ((t - p) ** 2).double().mean()))
-    assert_passes(check_hint_loss(lambda p, t: ((p - t) ** 2).sum() / p.numel()))
-    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).sum()), "take their mean")
-    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).sum(dim=1).mean()), "average over both")
-    assert_diagnoses(check_hint_loss(lambda p, t: (p - t).abs().mean()), "L1")
-    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).mean().sqrt()), "RMSE")
-    assert_diagnoses(check_hint_loss(lambda p, t: F.cosine_similarity(p, t, dim=1).mean()), "cosine similarity")
-    assert_diagnoses(check_hint_loss(lambda p, t: ((p - t) ** 2).mean().item()), "carries a gradient")
-    assert_diagnoses(check_hint_loss(lambda p, t: (p - t.detach()) .pow(2).mean() * 0 + ((p.detach() - t) ** 2).mean()
-                                     + 0 * p.sum()), "gradient is not")
+def test_feature_loss_check():
+    assert_passes(check_feature_loss(lambda p, t: F.mse_loss(p, t)))
+    assert_passes(check_feature_loss(lambda p, t: ((t - p) ** 2).double().mean()))
+    assert_passes(check_feature_loss(lambda p, t: ((p - t) ** 2).sum() / p.numel()))
+    assert_diagnoses(check_feature_loss(lambda p, t: ((p - t) ** 2).sum()), "take their mean")
+    assert_diagnoses(check_feature_loss(lambda p, t: ((p - t) ** 2).sum(dim=1).mean()), "average over both")
+    assert_diagnoses(check_feature_loss(lambda p, t: (p - t).abs().mean()), "L1")
+    assert_diagnoses(check_feature_loss(lambda p, t: ((p - t) ** 2).mean().sqrt()), "RMSE")
+    assert_diagnoses(check_feature_loss(lambda p, t: F.cosine_similarity(p, t, dim=1).mean()), "cosine similarity")
+    assert_diagnoses(check_feature_loss(lambda p, t: ((p - t) ** 2).mean().item()), "carries a gradient")
+    assert_diagnoses(check_feature_loss(lambda p, t: (p - t.detach()).pow(2).mean() * 0
+                                        + ((p.detach() - t) ** 2).mean() + 0 * p.sum()), "gradient is not")
 
 
 # --- notebook 09: averaging an ensemble ----------------------------------------------------------------------

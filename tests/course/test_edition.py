@@ -4,11 +4,15 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from kdutils import edition
-from kdutils.edition import StubError, make_student_notebook, student_edition, write_student_edition
+from kdutils.course import edition
+from kdutils.course.edition import StubError, make_student_notebook, student_edition, write_student_edition
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
 
 
 def notebook(*cells):
@@ -152,17 +156,18 @@ def test_malformed_solution_cells_are_clear_errors(source, message):
 
 def test_write_and_check_a_folder(tmp_path):
     (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))))
-    written = write_student_edition(tmp_path, execute=False)
+    assert edition.differences(tmp_path) == ["01_a.ipynb"]
+    written = write_student_edition(tmp_path, run=False)
     assert [p.name for p in written] == ["01_a.ipynb"]
     assert edition.differences(tmp_path) == []
-    assert write_student_edition(tmp_path, execute=False) == []  # nothing to rewrite
+    assert write_student_edition(tmp_path, run=False) == []  # nothing to rewrite
     (tmp_path / "student" / "01_a.ipynb").write_text("edited by hand")
     (tmp_path / "student" / "99_gone.ipynb").write_text("{}")
     assert edition.differences(tmp_path) == ["01_a.ipynb", "99_gone.ipynb"]
-    assert edition.main(["--check", "--notebooks", str(tmp_path)]) == 1
-    write_student_edition(tmp_path, execute=False)
-    assert edition.main(["--check", "--notebooks", str(tmp_path)]) == 0
+    write_student_edition(tmp_path, run=False)
+    assert edition.differences(tmp_path) == []
     assert not (tmp_path / "student" / "99_gone.ipynb").exists()
+    assert not [p for p in (tmp_path / "student").iterdir() if ".part" in p.name]  # written atomically
 
 
 def test_re_executing_an_instructor_notebook_makes_its_student_edition_stale(tmp_path):
@@ -170,12 +175,12 @@ def test_re_executing_an_instructor_notebook_makes_its_student_edition_stale(tmp
     # shows the same story cells, must be executed again, or it would keep the old numbers.
     story = code("print(accuracy)", outputs=[{"output_type": "stream", "name": "stdout", "text": ["89.88%\n"]}])
     (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
-    write_student_edition(tmp_path, execute=False)
+    write_student_edition(tmp_path, run=False)
     assert edition.differences(tmp_path) == []
     story["outputs"][0]["text"] = ["89.81%\n"]
     (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
     assert edition.differences(tmp_path) == ["01_a.ipynb"]
-    assert [p.name for p in write_student_edition(tmp_path, execute=False)] == ["01_a.ipynb"]
+    assert [p.name for p in write_student_edition(tmp_path, run=False)] == ["01_a.ipynb"]
     assert edition.differences(tmp_path) == []
 
 
@@ -194,14 +199,18 @@ def test_the_written_student_notebook_is_run_except_its_stubs(tmp_path):
 
 
 def test_the_committed_student_edition_is_what_the_generator_writes():
-    folder = edition.REPO / "notebooks" / "student"
-    expected = student_edition()
-    assert sorted(p.name for p in folder.glob("*.ipynb")) == sorted(expected), "run: python -m kdutils.edition"
-    assert edition.differences() == [], "stale: run python -m kdutils.edition"
+    folder = NOTEBOOKS / "student"
+    expected = student_edition(NOTEBOOKS)
+    assert sorted(p.name for p in folder.glob("*.ipynb")) == sorted(expected), "run: python -m kdutils.course edition"
+    assert edition.differences(NOTEBOOKS) == [], "stale: run python -m kdutils.course edition"
+    for path in sorted(folder.glob("*.ipynb")):  # and none of its cells shows a worked answer
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            assert not re.search(r"<summary>[^<]*(Solution|Answer)", text, re.I), f"{path.name}: regenerate it"
 
 
 def test_every_notebook_has_an_auto_checked_exercise_and_its_stub_raises():
-    editions = {name: json.loads(content) for name, content in student_edition().items()}
+    editions = {name: json.loads(content) for name, content in student_edition(NOTEBOOKS).items()}
     assert len(editions) >= 8
     stubs = 0
     for name, nb in editions.items():
@@ -216,14 +225,17 @@ def test_every_notebook_has_an_auto_checked_exercise_and_its_stub_raises():
     assert stubs >= 10
 
 
-def test_the_command_line_check_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "kdutils.edition", "--check", "--notebooks", str(tmp_path)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr  # an empty folder has an empty, up-to-date edition
+def test_the_command_line_check_names_a_stale_edition(tmp_path):
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))))
+    command = [sys.executable, "-m", "kdutils.course", "edition", "--check", "--notebooks", str(tmp_path)]
+    stale = subprocess.run(command, capture_output=True, text=True)
+    assert stale.returncode == 1 and "out of date (01_a.ipynb)" in stale.stderr
+    write_student_edition(tmp_path, run=False)
+    fresh = subprocess.run(command, capture_output=True, text=True)
+    assert fresh.returncode == 0 and "matches the instructor notebooks" in fresh.stdout, fresh.stderr
 
 
-def test_the_committed_student_edition_holds_no_worked_answer():
-    for path in sorted((edition.REPO / "notebooks" / "student").glob("*.ipynb")):
-        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-            text = "".join(cell["source"])
-            assert not re.search(r"<summary>[^<]*(Solution|Answer)", text, re.I), f"{path.name}: regenerate it"
+def test_the_edition_and_the_grader_need_no_torch():
+    # They read notebooks and hint texts only; torch takes seconds to import.
+    code = "import sys, kdutils.course.edition, kdutils.course.grade; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

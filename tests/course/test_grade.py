@@ -1,4 +1,4 @@
-"""kdutils.grade: each submitted notebook runs in a fresh kernel and every exercise gets a verdict in a CSV."""
+"""kdutils.course.grade: each submitted notebook runs in a fresh kernel and every exercise gets a verdict in a CSV."""
 
 import csv
 
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from kdutils import grade
+from kdutils.course import grade
 
 CORRECT = "def gap(s, d, t):\n    return (d - s) / (t - s)\n\n\ncheck_gap_closed(gap)"
 PERCENT = "def gap(s, d, t):\n    return 100 * (d - s) / (t - s)\n\n\ncheck_gap_closed(gap)"
@@ -25,8 +25,8 @@ def write(path, *sources):
 def graded(tmp_path_factory):
     """One class: alice's notebook exercises every verdict (one kernel); bob's and carol's need no kernel."""
     folder = tmp_path_factory.mktemp("submissions")
-    setup = ("import time\n\nimport kdutils.exercises\nfrom kdutils.exercises import check_gap_closed\n\n"
-             "kdutils.exercises.TIME_LIMIT = 1.0")
+    setup = ("import time\n\nfrom kdutils.course.checks import harness\n"
+             "from kdutils.exercises import check_gap_closed\n\nharness.TIME_LIMIT = 1.0")
     write(folder / "alice.ipynb", setup, CORRECT, PERCENT, STUB, HANGS_IN_CELL, HANGS_IN_FUNCTION, NAME_ERROR,
           CORRECT)
     write(folder / "bob" / "01_story_only.ipynb", "print('no exercise here')")
@@ -62,17 +62,29 @@ def test_the_submitted_notebooks_are_not_changed(graded):
     assert all(cell.outputs == [] and cell.execution_count is None for cell in alice.cells)
 
 
-def test_the_command_line_writes_the_csv(tmp_path, capsys):
+def test_the_csv_has_a_row_per_exercise(tmp_path):
     folder = tmp_path / "class"
     write(folder / "dan.ipynb", "x = 1")  # no kernel needed: no exercise
     out = tmp_path / "verdicts.csv"
-    assert grade.main([str(folder), "--out", str(out), "--timeout", "5"]) == 0
+    grade.write_csv(grade.grade(folder, timeout=5), out)
     with out.open(newline="", encoding="utf-8") as file:
         rows = list(csv.reader(file))
     assert rows[0] == ["student", "notebook", "exercise", "verdict", "message"]
     assert rows[1][:4] == ["dan", "dan.ipynb", "", "ERROR"]
-    assert "wrote 1 verdict(s)" in capsys.readouterr().out
-    assert grade.main([str(tmp_path / "missing")]) == 2
+
+
+def test_the_grader_reads_the_verdict_lines_the_checks_print(capsys):
+    from kdutils.course.checks.verdicts import TIMEOUT_MESSAGE, CheckResult, read_verdict
+    from kdutils.exercises import check_gap_closed
+
+    check_gap_closed(lambda s, d, t: 100 * (d - s) / (t - s))
+    printed = capsys.readouterr().out.strip()
+    assert read_verdict(printed) == CheckResult(False, printed.removeprefix("NOT YET: "))
+    cell = {"execution_count": 1, "outputs": [{"output_type": "stream", "name": "stdout", "text": printed + "\n"}]}
+    assert grade._verdict_of(cell, timed_out=False) == ("FAILED", printed.removeprefix("NOT YET: "))
+    cell["outputs"][0]["text"] = f"NOT YET: {TIMEOUT_MESSAGE} 30 s\n"
+    assert grade._verdict_of(cell, timed_out=False)[0] == "TIMEOUT"
+    assert read_verdict("PASSED: fine") == CheckResult(True, "fine") and read_verdict("PASSED fine") is None
 
 
 def test_submissions_are_found_as_files_and_folders(tmp_path):

@@ -1,4 +1,4 @@
-"""kdutils.tolerance and its nbval hook: numbers within a tolerance off the reference machine, words exact."""
+"""kdutils.course.tolerance and its nbval hook: numbers within a tolerance off the reference machine, words exact."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kdutils.claims import NOTICE_MARK
-from kdutils.tolerance import (
+from kdutils.course.claims import NOTICE_MARK
+from kdutils.course.tolerance import (
     RUN_ONLY,
     Tolerance,
     adopt_close_numbers,
@@ -21,7 +21,9 @@ from kdutils.tolerance import (
     tolerance_for,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from ..helpers import WIDGET
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_numbers_are_read_as_printed():
@@ -64,7 +66,7 @@ def test_a_malformed_tolerance_is_a_clear_error(spec):
 
 
 def test_notices_and_progress_widgets_are_never_compared():
-    bar = {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}, "text/plain": "0%"}}
+    bar = {"output_type": "display_data", "data": {WIDGET: {}, "text/plain": "0%"}}
     notice = {"output_type": "display_data", "data": {"text/plain": "Note"}, "metadata": {NOTICE_MARK: True}}
     text = {"output_type": "stream", "name": "stdout", "text": "89.85%"}
     assert comparable([bar, notice, text]) == [text]
@@ -144,7 +146,7 @@ def test_nbval_fails_a_planted_regression_and_changed_words_off_the_reference_ma
         ("print('accuracy 86.10%')", "accuracy 89.85%\n", {}),  # a bug that costs 3.75 points
         ("print('scratch wins')", "distilled wins\n", {}),  # the verdict changed
         ("print('hardest: Coat')", "hardest: Shirt\n", {"kdutils": {"tolerance": RUN_ONLY}}),  # words vary: only run
-        ("from kdutils.claims import claim\nclaim(False, 'the student wins')\nprint('done 1.0')",
+        ("from kdutils.course.claims import claim\nclaim(False, 'the student wins')\nprint('done 1.0')",
          "done 1.2\n", {}),  # the claim's notice is not compared; 1.0 is within 1 point of 1.2
     ], tolerance={"abs": 1.0})
     result = run_nbval(tmp_path, nb, reference="0")

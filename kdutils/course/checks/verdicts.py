@@ -1,0 +1,44 @@
+"""The verdict line: what every check prints as its last word and what the grader reads back.
+
+A check prints ``PASSED: <what was checked>`` or ``NOT YET: <diagnosis>``; a diagnosis that starts
+with ``TIMEOUT_MESSAGE`` means the student's function ran out of the check's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NOT_YET", "PASSED", "TIMEOUT_MESSAGE", "CheckResult", "read_verdict"]
+
+PASSED = "PASSED"
+NOT_YET = "NOT YET"
+#: How a time-out diagnosis starts.
+TIMEOUT_MESSAGE = "your function did not finish within"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of a check: ``passed`` and a message (what was checked, or the diagnosis)."""
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return f"{PASSED if self.passed else NOT_YET}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's value: the check has printed its verdict already."""
+
+
+def read_verdict(line: str) -> CheckResult | None:
+    """The verdict a printed line states, or ``None`` when the line is not a verdict."""
+    for word, passed in ((PASSED, True), (NOT_YET, False)):
+        if line.startswith(f"{word}: "):
+            return CheckResult(passed, line[len(word) + 2 :])
+    return None
