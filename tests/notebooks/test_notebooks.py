@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from ..helpers import WIDGET
+
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDENT_NOTEBOOKS = sorted((REPO / "notebooks" / "student").glob("[0-9][0-9]_*.ipynb"))
 
@@ -40,10 +42,6 @@ def output_text(notebook: dict) -> str:
     return "\n".join(parts)
 
 
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 8
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
 def test_outputs_come_from_one_clean_run(path):
     cells = code_cells(load(path))
@@ -57,6 +55,25 @@ def test_outputs_come_from_one_clean_run(path):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name}: a cell raised {output.get('ename')}"
             assert output.get("name") != "stderr", f"{path.name}: stderr output: {''.join(output['text'])[:200]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
+def test_one_kernel_name_and_no_execution_timestamps(path):
+    notebook = load(path)
+    assert notebook["metadata"]["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                                  "name": "python3"}, path.name
+    stamped = [i for i, cell in enumerate(notebook["cells"]) if "execution" in cell.get("metadata", {})]
+    assert not stamped, f"{path.name}: cells {stamped} keep execution timestamps"
+
+
+def test_the_tools_that_run_notebooks_record_no_timestamps(tmp_path):
+    import nbformat
+
+    from kdutils.course.notebooks import execute
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    execute(notebook, tmp_path, timeout=60)
+    assert notebook.cells[0].outputs[0]["text"] == "42\n" and "execution" not in notebook.cells[0].metadata
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -119,12 +136,11 @@ def test_the_results_check_catches_a_number_no_output_shows():
 
 # --- other machines: tolerances, claims and progress bars ---------------------------------------------------
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
 def test_each_notebook_states_valid_tolerances_for_other_machines(path):
-    from kdutils.tolerance import parse_tolerance, tolerance_for
+    from kdutils.course.tolerance import parse_tolerance, tolerance_for
 
     notebook = load(path)
     stated = (notebook["metadata"].get("kdutils") or {}).get("tolerance")
