@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -26,6 +27,7 @@ __all__ = [
     "EVAL_BATCH_SIZE",
     "BatchLoss",
     "History",
+    "TrainingData",
     "adam",
     "check_teacher_logits",
     "evaluate",
@@ -115,7 +117,19 @@ def adam(parameters, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
-def _check_loop_args(data, epochs: int, batch_size: int, lr: float, lr_schedule: str) -> None:
+class TrainingData(Protocol):
+    """What ``fit`` trains on: ``kdutils.data.Split`` (images, labels) or ``kdutils.words.EncodedWords``."""
+
+    def __len__(self) -> int: ...
+
+    def to(self, device: torch.device) -> TrainingData: ...
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, targets)`` of the examples at ``idx``."""
+        ...
+
+
+def _check_loop_args(data: TrainingData, epochs: int, batch_size: int, lr: float, lr_schedule: str) -> None:
     if not (callable(getattr(data, "batch", None)) and hasattr(data, "__len__")):
         raise TypeError(
             f"fit trains on data with .batch(idx), such as a kdutils.data.Split (ds.train) or "
@@ -141,7 +155,7 @@ BatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def fit(
     model: nn.Module,
-    data,
+    data: TrainingData,
     batch_loss: BatchLoss,
     *,
     epochs: int,

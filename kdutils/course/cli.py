@@ -199,7 +199,8 @@ def _compare(args, out, err) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m kdutils.course", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m kdutils.course",
+                                     description="The classroom's tooling: one command, a subcommand per job.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="subcommand")
 
     commands.add_parser("machine", help="this machine beside the reference machine").set_defaults(handler=_machine)

@@ -389,8 +389,6 @@ def test_system_errors_are_reported_without_a_traceback(tiny_raw, root, monkeypa
     assert printed.startswith("error: ") and "Permission denied" in printed
 
 
-
-
 # --- edition, grade, answers, rerun, compare ---------------------------------------------------------------
 
 

@@ -329,7 +329,6 @@ def test_token_kl_rejects_bad_arguments(words):
         token_kl(logits, logits, words.targets)
 
 
-
 def test_the_sequence_losses_take_any_vocabulary_but_check_the_targets_against_it(words):
     small = random_logits(3, 6, 26)
     # the vocabulary belongs to the model (kdutils.text checks it); a loss only checks the targets fit the logits

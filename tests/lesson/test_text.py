@@ -69,7 +69,6 @@ def test_char_gru_is_causal_and_steps_like_the_full_forward(batch):
     torch.testing.assert_close(model(changed)[:, :3], full[:, :3])
 
 
-
 def test_a_model_with_another_vocabulary_is_refused_where_the_text_meets_the_model(batch):
     with pytest.raises(ValueError, match="vocabulary has 27"):
         sample_words(CharGRU(8, 4, vocab_size=26), 3, generator=torch.Generator().manual_seed(0))

@@ -96,7 +96,6 @@ def test_drop_words_says_when_too_few_words_are_left():
         drop_words(data, {"ox"}, keep=0)
 
 
-
 def test_a_batch_of_words_is_cut_to_its_longest_word(batch):
     inputs, targets = batch.batch(torch.tensor([2, 0]))  # "ox" and "cat": 4 positions, not "tiger"'s 6
     assert inputs.shape == targets.shape == (2, 4)

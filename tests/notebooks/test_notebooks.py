@@ -137,7 +137,6 @@ def test_the_results_check_catches_a_number_no_output_shows():
 # --- other machines: tolerances, claims and progress bars ---------------------------------------------------
 
 
-
 @pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
 def test_each_notebook_states_valid_tolerances_for_other_machines(path):
     from kdutils.course.tolerance import parse_tolerance, tolerance_for

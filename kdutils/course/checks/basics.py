@@ -14,7 +14,6 @@ from .verdicts import CheckResult
 __all__ = ["check_parameter_count", "check_precision"]
 
 
-
 # --- notebook 01: counting parameters -------------------------------------------------------------------
 
 

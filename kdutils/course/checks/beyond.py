@@ -16,7 +16,6 @@ from .verdicts import CheckResult
 __all__ = ["check_ensemble_average", "check_feature_loss", "check_reverse_kl"]
 
 
-
 # --- notebook 08: the feature loss ---------------------------------------------------------------------------
 
 

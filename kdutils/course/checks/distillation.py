@@ -25,7 +25,6 @@ __all__ = ["WatchedSGD", "check_distillation_loss", "check_distillation_step", "
            "is_nan", "nan_diagnosis", "reference"]
 
 
-
 # --- notebook 03: softmax with a temperature ---------------------------------------------------------
 
 

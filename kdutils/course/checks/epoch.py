@@ -15,7 +15,6 @@ from .verdicts import CheckResult
 __all__ = ["check_epoch_alignment"]
 
 
-
 # --- notebook 05: one epoch with cached teacher logits --------------------------------------------------
 
 

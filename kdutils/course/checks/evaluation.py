@@ -17,7 +17,6 @@ from .verdicts import CheckResult
 __all__ = ["check_add_to_bias", "check_expected_calibration_error", "check_gap_closed"]
 
 
-
 # --- notebook 05: gap closed ----------------------------------------------------------------------------
 
 
