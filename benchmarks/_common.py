@@ -12,18 +12,9 @@ from pathlib import Path
 
 import torch
 
+from kdutils.course.claims import cpu_name
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cpu_model() -> str:
-    """The CPU's model name as /proc/cpuinfo gives it (falls back to platform.processor())."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_average() -> str:
@@ -41,7 +32,7 @@ def machine_info() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     return "\n".join(
         [
-            f"- CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
+            f"- CPU: {cpu_name()}, {cores} logical cores ({usable} usable by this process)",
             f"- torch {torch.__version__} ({torch.get_num_threads()} intra-op threads, "
             f"{torch.get_num_interop_threads()} inter-op), torchvision {torchvision.__version__}, "
             f"Python {platform.python_version()}",
