@@ -330,6 +330,11 @@ class Split:
         indices = torch.as_tensor(indices, dtype=torch.long)
         return Split(self.x[indices], self.y[indices])
 
+    @property
+    def targets(self) -> torch.Tensor:
+        """The labels, ``y``, under the name ``kdutils.training.fit`` gives what a model should predict."""
+        return self.y
+
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(images, labels)`` of the examples at ``idx``: one mini-batch, for ``kdutils.training.fit``."""
         return self.x[idx], self.y[idx]

@@ -120,6 +120,9 @@ def adam(parameters, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
 class TrainingData(Protocol):
     """What ``fit`` trains on: ``kdutils.data.Split`` (images, labels) or ``kdutils.words.EncodedWords``."""
 
+    #: Every target: a label per image, or the next character at every position (``IGNORE_LABEL`` where none).
+    targets: torch.Tensor
+
     def __len__(self) -> int: ...
 
     def to(self, device: torch.device) -> TrainingData: ...
@@ -130,7 +133,7 @@ class TrainingData(Protocol):
 
 
 def _check_loop_args(data: TrainingData, epochs: int, batch_size: int, lr: float, lr_schedule: str) -> None:
-    if not (callable(getattr(data, "batch", None)) and hasattr(data, "__len__")):
+    if not (callable(getattr(data, "batch", None)) and hasattr(data, "targets") and hasattr(data, "__len__")):
         raise TypeError(
             f"fit trains on data with .batch(idx), such as a kdutils.data.Split (ds.train) or "
             f"kdutils.words.EncodedWords; got {type(data).__name__}."
@@ -172,7 +175,7 @@ def fit(
 ) -> History:
     """The series' one training loop: Adam on shuffled mini-batches of ``data``, minimising ``batch_loss``.
 
-    ``data`` is anything with ``len()``, ``.to(device)`` and ``.batch(idx) -> (inputs, targets)``: a
+    ``data`` is anything with ``len()``, ``targets``, ``.to(device)`` and ``.batch(idx) -> (inputs, targets)``: a
     ``kdutils.data.Split`` of images and labels, or ``kdutils.words.EncodedWords`` (each batch of words
     cut to its longest). It is moved once to the model's device. ``train`` (cross-entropy or
     distillation), ``features.train_with_features`` and notebook 10's language models are this loop with
@@ -189,6 +192,7 @@ def fit(
     device = next(model.parameters()).device
     data = data.to(device)
     n = len(data)
+    real = int((data.targets != IGNORE_LABEL).sum())  # the targets a prediction can get right, each epoch
     optimizer = adam([*model.parameters(), *extra_parameters], lr=lr, weight_decay=weight_decay)
     scheduler = None
     if lr_schedule == "cosine":  # decays to zero over the run, one step per mini-batch
@@ -203,7 +207,6 @@ def fit(
         # Totals stay tensors: reading a number out (.item()) on every step would cost a sync each time.
         epoch_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        real = torch.zeros((), dtype=torch.long, device=device)
         order = torch.randperm(n, generator=generator).to(device)
         for begin in range(0, n, batch_size):
             idx = order[begin : begin + batch_size]
@@ -217,9 +220,8 @@ def fit(
                 scheduler.step()
             epoch_loss += loss.detach() * len(idx)
             correct += (logits.argmax(dim=-1) == targets).sum()  # an unlabelled or padded target (-100) never matches
-            real += (targets != IGNORE_LABEL).sum()
         history.loss.append(epoch_loss.item() / n)
-        history.train_accuracy.append(correct.item() / max(real.item(), 1))
+        history.train_accuracy.append(correct.item() / max(real, 1))
         history.learning_rate.append(optimizer.param_groups[0]["lr"])
         if test is not None:
             history.test_accuracy.append(evaluate(model, test))

@@ -129,6 +129,7 @@ def test_a_split_gives_fit_its_batches_and_moves_whole():
     split = Split(torch.arange(5.0).reshape(5, 1, 1, 1).expand(5, 1, 28, 28), torch.arange(5))
     images, labels = split.batch(torch.tensor([3, 1]))
     assert labels.tolist() == [3, 1] and images[:, 0, 0, 0].tolist() == [3.0, 1.0]
+    assert split.targets is split.y  # what fit counts the training accuracy over
     assert split.to("cpu").x is split.x  # already there: nothing copied
     moved = split.to("meta")
     assert isinstance(moved, Split) and moved.x.device.type == moved.y.device.type == "meta"

@@ -293,6 +293,7 @@ class SpyData:
 
     def __init__(self, split, moved_to):
         self.split, self.moved_to = split, moved_to
+        self.targets = split.targets
 
     def __len__(self):
         return len(self.split)
