@@ -12,4 +12,4 @@ For running the series on any machine: ``progress`` (progress bars saved at thei
 (numbers compared within a stated tolerance off the reference machine) and ``rerun`` (cells run twice).
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
