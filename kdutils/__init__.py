@@ -4,7 +4,8 @@ Modules, each importing only those listed before it: ``paths`` (the data folder)
 loss the series teaches), ``models`` (teacher and student), ``repro`` (seeds, device),
 ``analysis`` (confusions, statistics, calibration), ``checkpoints`` (atomic save, safe load),
 ``data`` (datasets and their command line), ``training`` (the one training loop), ``teacher``
-(the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets, bias fix),
+(the series' teacher and its recipe), ``palette`` (colour-blind-safe colours, markers, line
+styles), ``plots`` (figures), ``transfer`` (label budgets, bias fix),
 ``features`` (hint distillation) and ``deploy`` (export, int8, latency).
 
 For running the series on any machine: ``progress`` (progress bars saved at their final state),
