@@ -101,3 +101,21 @@ def reference_training(parameters, split: Split, batch_loss, *, epochs: int, bat
             total += loss.item() * len(idx)
         losses.append(total / len(split))
     return losses
+
+
+@pytest.fixture
+def torchvision():
+    """torchvision, for tests that compare with it; skipped only where its build cannot load beside torch.
+
+    PyPI's torchvision wheels for Linux are CUDA builds: beside a CPU-only torch (``2.13.0+cpu``, the oldest
+    pair CI tests, whose matching CPU torchvision lives on PyTorch's own index) importing it fails with
+    "operator torchvision::nms does not exist". kdutils imports torchvision only to download, so the rest
+    of the tests still run there; anywhere else a failed import fails the test.
+    """
+    try:
+        import torchvision
+    except (ImportError, RuntimeError) as error:
+        if torch.__version__.endswith("+cpu"):
+            pytest.skip(f"torchvision cannot load beside the CPU-only torch {torch.__version__}: {error}")
+        raise
+    return torchvision
