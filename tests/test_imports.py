@@ -12,7 +12,7 @@ PACKAGE = Path(kdutils.__file__).parent
 def kdutils_imports(path: Path) -> set[str]:
     """The kdutils modules that ``path`` imports anywhere in its code (top level or inside functions)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1 and node.module:  # from .data import ...
                 found.add(node.module.split(".")[0])
@@ -56,8 +56,8 @@ def test_no_import_cycle_among_kdutils_modules():
 
 def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path, monkeypatch):
     # The check above must be able to fail: two modules that import each other, one inside a function.
-    (tmp_path / "a.py").write_text("from .b import thing\n")
-    (tmp_path / "b.py").write_text("def f():\n    from .a import thing\n    return thing\n")
+    (tmp_path / "a.py").write_text("from .b import thing\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("def f():\n    from .a import thing\n    return thing\n", encoding="utf-8")
     monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path)
     assert find_cycle(import_graph()) in (["a", "b", "a"], ["b", "a", "b"])
 
