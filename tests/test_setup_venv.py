@@ -3,8 +3,11 @@
 This is what a Colab runtime goes through, with a wheel built here instead of the git URL (GitHub is out of
 reach of the build machine) and the packages Colab already has (PyTorch, NumPy, Matplotlib, tqdm,
 ipywidgets) installed first. It builds an environment with PyTorch in it, about two minutes, so it runs only
-when asked for: ``pytest -m venv tests/test_setup_venv.py`` (CI does). PyTorch 2.13.0's CPU wheel is taken
-from the machine's pip configuration (on this project's machines it lies on disk; elsewhere pip downloads it).
+when asked for: ``pytest -m venv tests/test_setup_venv.py``. PyTorch 2.13.0's CPU wheel is taken from the
+machine's pip configuration (on this project's machines it lies on disk; elsewhere pip downloads it).
+
+``KDUTILS_FRESH_VENV=DIR`` uses an environment made beforehand instead, which must not have kdutils: CI
+passes its oldest-versions environment before installing kdutils into it, and saves building a second one.
 """
 
 from __future__ import annotations
@@ -62,12 +65,21 @@ def python_of(venv: Path) -> str:
     return str(venv / ("Scripts" if os.name == "nt" else "bin") / ("python.exe" if os.name == "nt" else "python"))
 
 
-def test_the_set_up_cell_installs_a_local_build_into_a_fresh_environment(requested, tmp_path):
-    wheel = build_wheel(tmp_path / "dist")
+def fresh_venv(tmp_path: Path) -> Path:
+    """A virtual environment without kdutils: KDUTILS_FRESH_VENV's, or a new one with a runtime's packages."""
+    if os.environ.get("KDUTILS_FRESH_VENV"):
+        return Path(os.environ["KDUTILS_FRESH_VENV"]).resolve()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)  # no system site packages
+    subprocess.run([python_of(venv), "-m", "pip", "install", "--quiet", *PREINSTALLED], check=True, env=clean_env(),
+                   timeout=900)
+    return venv
+
+
+def test_the_set_up_cell_installs_a_local_build_into_a_fresh_environment(requested, tmp_path):
+    wheel = build_wheel(tmp_path / "dist")
+    venv = fresh_venv(tmp_path)
     python, env = python_of(venv), clean_env()
-    subprocess.run([python, "-m", "pip", "install", "--quiet", *PREINSTALLED], check=True, env=env, timeout=900)
     probe = subprocess.run([python, "-c", "import kdutils"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert probe.returncode != 0 and "No module named 'kdutils'" in probe.stderr  # a clean runtime
 
