@@ -130,13 +130,12 @@ def test_problems_name_missing_stale_and_duplicated_cells():
     assert problems(current, NOTEBOOK, URL, "1.2.3") == [f"{NOTEBOOK}: more than one cell with id 'kdutils-open-in'"]
 
 
-def test_the_student_editions_banner_may_stand_above_the_links():
+def test_the_student_editions_banner_stays_above_the_links():
     path = "notebooks/student/04_distill_the_student.ipynb"
     student = apply(load(path), path, URL, "1.2.3")
-    banner = next(cell for cell in student["cells"] if cell["id"] == "student-edition")
-    student["cells"].remove(banner)
-    student["cells"].insert(0, banner)
-    assert problems(student, path, URL, "1.2.3") == []
+    assert [cell["id"] for cell in student["cells"][:2]] == ["student-edition", LINKS_CELL_ID]
+    assert "blob/v1.2.3/notebooks/student/04_distill_the_student.ipynb" in "".join(student["cells"][1]["source"])
+    assert problems(student, path, URL, "1.2.3") == [] and apply(student, path, URL, "1.2.3") == student
 
 
 def test_the_command_line_applies_to_copies_byte_for_byte_outside_the_two_cells(tmp_path, monkeypatch, capsys):
