@@ -6,9 +6,10 @@ Build it from the repository root (the source folder is the repository itself, r
     sphinx-build -b html -c docs/site . build/site
 
 Nothing is executed (``nb_execution_mode = "off"``): the pages show the outputs committed with the
-notebooks, so the site is the run the README's results come from. Nothing is fetched either: the theme
-ships its own files, and widget outputs (progress bars) show their saved text instead of loading the
-widget library from a CDN.
+notebooks, so the site is the run the README's results come from. Nothing is fetched while building, and
+the pages load their theme from the site itself; widget outputs (progress bars) show their saved text
+instead of loading the widget library from a CDN. Only pages with formulas ask MathJax's CDN for the
+renderer when viewed (offline, a formula shows as its LaTeX source).
 """
 
 from __future__ import annotations
