@@ -1,8 +1,9 @@
 """The rendered site (docs/site), built offline from the committed outputs, read in headless Chromium.
 
 The site is built once per session with Sphinx and myst-nb, nothing executed, inside a network namespace
-with no network where the system allows one (``unshare --net``), so a build that fetched anything would
-fail. ``KDUTILS_SITE_DIR=build/site`` reuses a build instead. It is served on 127.0.0.1; the browser may
+with no network where the system allows one (``unshare --net``) and with warnings as errors, so a build
+that tried to fetch anything (an intersphinx inventory, a remote image) fails. ``KDUTILS_SITE_DIR=build/site``
+reuses a build instead. It is served on 127.0.0.1; the browser may
 load nothing from elsewhere. Starting at the landing page, the test clicks "next" through every page, as a
 reader would, and on each notebook page checks that every figure the notebook's committed outputs hold is
 shown (each image loaded, naturalWidth > 0), that "previous" leads back to the page it came from, and
@@ -65,8 +66,8 @@ def offline_prefix() -> list[str]:
 
 def build_site(out: Path) -> Path:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}  # and no proxy to fall back on
-    command = [*offline_prefix(), sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(REPO / "docs" / "site"),
-               str(REPO), str(out)]
+    command = [*offline_prefix(), sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going",
+               "-c", str(REPO / "docs" / "site"), str(REPO), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (f"the site did not build: {' '.join(command)}\n"
                                   f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
