@@ -17,24 +17,34 @@ from kdutils.course.claims import cpu_name
 REPO = Path(__file__).resolve().parent.parent
 
 
-def load_average() -> str:
+def load_averages() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load averages, or None where the system keeps none (Windows)."""
     try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def load_average() -> str:
+    averages = load_averages()
+    return " ".join(f"{v:.2f}" for v in averages) if averages else "n/a"
 
 
 def machine_info() -> str:
     """A Markdown list describing the machine and library versions, so a quoted table says where it ran."""
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # its version, without importing it (slow, and impossible beside a torch it was not built for)
+        torchvision = version("torchvision")
+    except PackageNotFoundError:
+        torchvision = "not installed"
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     return "\n".join(
         [
             f"- CPU: {cpu_name()}, {cores} logical cores ({usable} usable by this process)",
             f"- torch {torch.__version__} ({torch.get_num_threads()} intra-op threads, "
-            f"{torch.get_num_interop_threads()} inter-op), torchvision {torchvision.__version__}, "
+            f"{torch.get_num_interop_threads()} inter-op), torchvision {torchvision}, "
             f"Python {platform.python_version()}",
             f"- load average at start (1, 5, 15 min): {load_average()}",
         ]

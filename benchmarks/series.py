@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 import psutil
-from _common import REPO, machine_info, table
+from _common import REPO, load_averages, machine_info, table
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -55,13 +55,19 @@ class TreeMemory:
 
     @staticmethod
     def _hwm(pid: int) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            pass
-        return 0
+        """The process's own peak memory where the system keeps one (Linux's VmHWM, Windows' peak working set)."""
+        if sys.platform.startswith("linux"):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+            except (OSError, ValueError):
+                pass
+            return 0
+        try:  # macOS keeps no peak: there the sampled total alone counts
+            return getattr(psutil.Process(pid).memory_info(), "peak_wset", 0)
+        except psutil.Error:
+            return 0
 
     def _sample(self) -> None:
         total = 0
@@ -100,7 +106,10 @@ def prepare_workspace(workspace: Path, notebooks: list[Path], reuse_checkpoints:
     data.mkdir()
     for entry in (REPO / "data").iterdir():
         if entry.is_dir() and (entry / "raw").is_dir():  # a dataset in torchvision's layout
-            (data / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+            try:
+                (data / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+            except OSError:  # Windows allows links only to administrators and developer mode: copy instead
+                shutil.copytree(entry, data / entry.name)
     (data / "checkpoints").mkdir()
     if reuse_checkpoints and (REPO / "data" / "checkpoints").is_dir():
         for checkpoint in (REPO / "data" / "checkpoints").glob("*.pt"):
@@ -155,7 +164,7 @@ def main() -> None:
 
     print("## The series: every notebook in a fresh kernel (nbclient)\n")
     print(machine_info())
-    load_before = os.getloadavg()[0]
+    load_before = load_averages()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="kd-series-") as tmp:
         workspace = Path(tmp)
@@ -172,7 +181,9 @@ def main() -> None:
     checkpoints = "copies of data/checkpoints" if args.reuse_checkpoints else "none (as on a fresh clone)"
     print(f"- checkpoints at start: {checkpoints}; threads: "
           f"{'OMP_NUM_THREADS=' + str(args.threads) if args.threads else 'torch default (one per core)'}")
-    print(f"- load average (1 min) before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}\n")
+    load_after = load_averages()
+    if load_before and load_after:  # Windows keeps no load average
+        print(f"- load average (1 min) before: {load_before[0]:.2f}, after: {load_after[0]:.2f}\n")
     rows = [
         [f"`{name}`", f"{r['wall']:.1f}", f"{r['cells']:.1f}", f"{r['memory_mb']:.0f}", r["status"]]
         for name, r in results.items()

@@ -6,7 +6,8 @@ In the order the series needs them (a module imports only from modules above it 
 at their final state), ``models`` (teacher and student), ``losses`` (every loss the series teaches),
 ``checkpoints`` (atomic save, safe load), ``data`` (datasets as in-memory tensors), ``analysis``
 (confusions, statistics, calibration), ``training`` (the one training loop, for images and words),
-``teacher`` (the series' teacher and its recipe), ``plots`` (figures), ``transfer`` (label budgets,
+``teacher`` (the series' teacher and its recipe), ``palette`` (colour-blind-safe colours, markers and
+line styles), ``plots`` (figures), ``transfer`` (label budgets,
 the bias fix), ``features`` (feature distillation), ``deploy`` (export, int8, latency), ``ensembles``
 (averaged teachers), ``words`` (the word list and its tensors) and ``text`` (character-level language models).
 
@@ -14,4 +15,4 @@ the bias fix), ``features`` (feature distillation), ``deploy`` (export, int8, la
 the student edition, grading, the checks themselves) is ``kdutils.course``, which no lesson module imports.
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

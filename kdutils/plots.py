@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from cycler import cycler
 
 from .analysis import most_confident_mistakes, reliability_bins
+from .palette import LINESTYLES, OKABE_ITO, bar_style, line_style
 from .training import History
 
 __all__ = [
@@ -29,8 +31,13 @@ __all__ = [
 
 
 def lecture_style() -> None:
-    """Larger fonts and a crisp resolution, so figures stay readable on a projector."""
+    """Larger fonts and a crisp resolution, so figures stay readable on a projector.
+
+    Lines cycle through the colour-blind-safe Okabe-Ito colours and, with them, through line styles,
+    so even a notebook's own figure tells its series apart without colour (``kdutils.palette``).
+    """
     plt.rcParams.update({
+        "axes.prop_cycle": cycler(color=OKABE_ITO) + cycler(linestyle=LINESTYLES),
         "figure.dpi": 100,
         "savefig.dpi": 100,
         "font.size": 12,
@@ -75,7 +82,7 @@ def show_images(
         if predictions is not None:
             predicted = int(predictions[i])
             if predicted != labels[i]:
-                caption, color = f"{classes[predicted]}\n({classes[labels[i]]})", "tab:red"
+                caption, color = f"{classes[predicted]}\n({classes[labels[i]]})", OKABE_ITO[3]
         ax.set_title(caption, fontsize=10, color=color)
     if title:
         fig.suptitle(title, fontsize=13)
@@ -88,12 +95,15 @@ def plot_learning_curves(histories: Mapping[str, History], title: str = "Learnin
     if not histories:
         raise ValueError("give at least one History to plot.")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for label, history in histories.items():
-        ax_loss.plot(history.epochs, history.loss, marker="o", label=label)
+    for k, (label, history) in enumerate(histories.items()):
+        style = line_style(k)  # a run keeps its colour and marker; test is solid, train dashed and hollow
+        ax_loss.plot(history.epochs, history.loss, label=label, **style)
+        style["linestyle"] = "-"
         if history.test_accuracy:
-            ax_acc.plot(history.epochs, [100 * a for a in history.test_accuracy], marker="o", label=f"{label} (test)")
-        ax_acc.plot(history.epochs, [100 * a for a in history.train_accuracy], linestyle="--", alpha=0.6,
-                    label=f"{label} (train)")
+            ax_acc.plot(history.epochs, [100 * a for a in history.test_accuracy], label=f"{label} (test)", **style)
+        style["linestyle"] = "--"
+        ax_acc.plot(history.epochs, [100 * a for a in history.train_accuracy], alpha=0.6, markerfacecolor="none",
+                    label=f"{label} (train)", **style)
     ax_loss.set(title="Training loss", xlabel="epoch", ylabel="loss")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (ax_loss, ax_acc):
@@ -175,7 +185,7 @@ def soft_label_bars(probabilities: Mapping[str, torch.Tensor], classes: Sequence
         probs = torch.as_tensor(probs).detach().cpu().reshape(-1).numpy()
         if probs.shape[0] != len(classes):
             raise ValueError(f"'{label}' has {probs.shape[0]} probabilities for {len(classes)} classes.")
-        ax.bar(positions + (k - (len(probabilities) - 1) / 2) * width, probs, width, label=label)
+        ax.bar(positions + (k - (len(probabilities) - 1) / 2) * width, probs, width, label=label, **bar_style(k))
     ax.set_xticks(positions, classes, rotation=45, ha="right")
     ax.set(ylabel="probability", ylim=(0, 1.05), title=title)
     ax.legend()
@@ -201,7 +211,8 @@ def plot_class_balance(labels: Mapping[str, torch.Tensor], classes: Sequence[str
             )
         counts = torch.bincount(y, minlength=len(classes)).numpy()
         tallest = max(tallest, int(counts.max(initial=0)))
-        ax.bar(positions + (k - (len(labels) - 1) / 2) * width, counts, width, label=f"{name} ({y.numel():,} images)")
+        ax.bar(positions + (k - (len(labels) - 1) / 2) * width, counts, width, label=f"{name} ({y.numel():,} images)",
+               **bar_style(k))
     ax.set_xticks(positions, classes, rotation=45, ha="right")
     ax.set(xlabel="class", ylabel="number of images", title=title, ylim=(0, 1.3 * tallest))  # room for the legend
     ax.legend(loc="upper center", ncols=len(labels))
@@ -236,7 +247,7 @@ def show_confident_mistakes(
                       predictions=predicted, ncols=ncols, title=title, mean=mean, std=std)
     for ax, p, c, t in zip(fig.axes, predicted.tolist(), confidence.tolist(), labels[indices].tolist()):
         shown = ">99.9%" if c > 0.999 else f"{100 * c:.1f}%"  # a rounded "100%" would hide the ranking
-        ax.set_title(f"{classes[p]} {shown}\ntrue: {classes[t]}", fontsize=10, color="tab:red")
+        ax.set_title(f"{classes[p]} {shown}\ntrue: {classes[t]}", fontsize=10, color=OKABE_ITO[3])
     fig.tight_layout()
     return fig
 
@@ -309,9 +320,9 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
         fig = ax.figure
     if low is not None:
         ax.fill_between(temperatures, np.asarray(low, dtype=float), np.asarray(high, dtype=float), alpha=0.25,
-                        label=band_label)
-    ax.plot(temperatures, entropies, linewidth=2.5, label="mean entropy")
-    ax.axhline(np.log(num_classes), color="tab:red", linestyle="--",
+                        color=OKABE_ITO[0], label=band_label)
+    ax.plot(temperatures, entropies, linewidth=2.5, color=OKABE_ITO[0], linestyle="-", label="mean entropy")
+    ax.axhline(np.log(num_classes), color=OKABE_ITO[3], linestyle="--",
                label=f"uniform over {num_classes} classes: log({num_classes}) = {np.log(num_classes):.2f}")
     for k, T in enumerate(marked):
         ax.axvline(T, color="grey", linestyle=":", label="temperatures shown above" if k == 0 else None)
@@ -341,15 +352,17 @@ def plot_runs_with_spread(runs: Mapping[str, Sequence[Sequence[float]]], *, xlab
         fig, ax = plt.subplots(figsize=(9, 4.5))
     else:
         fig = ax.figure
-    for label, curves in runs.items():
+    for k, (label, curves) in enumerate(runs.items()):
         lengths = {len(c) for c in curves}
         if not curves or len(lengths) != 1 or 0 in lengths:
             raise ValueError(f"'{label}' needs one or more non-empty curves of equal length, got lengths {lengths}.")
         values = np.asarray(curves, dtype=float)
         epochs = np.arange(1, values.shape[1] + 1)
         mean, std = values.mean(axis=0), values.std(axis=0, ddof=1) if values.shape[0] > 1 else 0 * values[0]
-        line = ax.plot(epochs, mean, marker="o", label=f"{label} (mean of {values.shape[0]})")[0]
-        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, label=f"{label} ± 1 std")
+        style = line_style(k)
+        ax.plot(epochs, mean, label=f"{label} (mean of {values.shape[0]})", **style)
+        ax.fill_between(epochs, mean - std, mean + std, color=style["color"], alpha=0.2, hatch=bar_style(k)["hatch"],
+                        label=f"{label} ± 1 std")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -392,14 +405,16 @@ def annotated_heatmap(values, row_labels: Sequence[str], col_labels: Sequence[st
 
 def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: torch.Tensor, *, bins: int = 15,
                              min_count: int = 1, title: str = "Reliability diagram", ax=None,
-                             colors: Mapping[str, str] | None = None, start: float = 0.0):
+                             colors: Mapping[str, str] | None = None, markers: Mapping[str, str] | None = None,
+                             start: float = 0.0):
     """Accuracy against confidence, one line per model (name -> ``(N, classes)`` probabilities), ECE in the legend.
 
     Each point is one confidence bin of ``kdutils.analysis.reliability_bins`` holding at least
     ``min_count`` predictions: its mean confidence (x) and its accuracy (y). A bin of a handful of
     predictions has a noisy accuracy; ``min_count`` leaves such bins out of the drawing (the ECE in the
     legend still counts every prediction). Points below the dashed diagonal are overconfident, above it
-    underconfident. ``colors`` (name -> colour) keeps a model's colour the same across several diagrams;
+    underconfident. ``colors`` (name -> colour) and ``markers`` (name -> marker) keep a model's look the same
+    across several diagrams (by default the k-th model gets ``kdutils.palette``'s k-th colour and marker);
     ``start`` is where both axes begin (confidences below 1 / classes never occur, so the bottom-left
     corner is often empty).
     """
@@ -409,17 +424,19 @@ def plot_reliability_diagram(probabilities: Mapping[str, torch.Tensor], labels: 
         raise ValueError(f"min_count must be a positive integer, got {min_count!r}.")
     if not 0.0 <= start < 1.0:
         raise ValueError(f"start must lie in [0, 1), where the axes begin; got {start!r}.")
-    colors = dict(colors or {})
+    colors, markers = dict(colors or {}), dict(markers or {})
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 6))
     else:
         fig = ax.figure
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    for name, values in probabilities.items():
+    for index, (name, values) in enumerate(probabilities.items()):
         result = reliability_bins(values, labels, bins)
         shown = [k for k, n in enumerate(result.count) if n >= min_count]
-        ax.plot([result.confidence[k] for k in shown], [result.accuracy[k] for k in shown], marker="o",
-                color=colors.get(name), label=f"{name} (ECE {result.ece:.3f})")
+        style = line_style(index)  # solid lines: the dashed one is the diagonal
+        ax.plot([result.confidence[k] for k in shown], [result.accuracy[k] for k in shown], linestyle="-",
+                marker=markers.get(name, style["marker"]), color=colors.get(name, style["color"]),
+                label=f"{name} (ECE {result.ece:.3f})")
     ax.set(xlim=(start, 1), ylim=(start, 1), xlabel="confidence (mean over the bin)", ylabel="accuracy in the bin",
            title=title)
     ax.set_aspect("equal")

@@ -62,3 +62,21 @@ def real_fashion_mnist():
         if os.environ.get("CI", "").lower() in ("1", "true"):
             raise
         pytest.skip(f"Fashion-MNIST is not installed locally (.ci/run installs it): {error}")
+
+
+@pytest.fixture
+def torchvision():
+    """torchvision, for tests that compare with it; skipped only where its build cannot load beside torch.
+
+    PyPI's torchvision wheels for Linux are CUDA builds: beside a CPU-only torch (``2.13.0+cpu``, the oldest
+    pair CI tests, whose matching CPU torchvision lives on PyTorch's own index) importing it fails with
+    "operator torchvision::nms does not exist". kdutils imports torchvision only to download, so the rest
+    of the tests still run there; anywhere else a failed import fails the test.
+    """
+    try:
+        import torchvision
+    except (ImportError, RuntimeError) as error:
+        if torch.__version__.endswith("+cpu"):
+            pytest.skip(f"torchvision cannot load beside the CPU-only torch {torch.__version__}: {error}")
+        raise
+    return torchvision

@@ -43,7 +43,7 @@ def kdutils_imports(path: Path, package: Path = None) -> set[str]:
     package = package or PACKAGE
     name = module_name(path, package)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kdutils")):
             target = resolve(node, name, package)
             for alias in node.names:  # from . import losses: the module itself
@@ -92,20 +92,21 @@ def test_no_import_cycle_among_kdutils_modules():
 
 def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     # The check above must be able to fail: two modules that import each other, one inside a function.
-    (tmp_path / "a.py").write_text("from .b import thing\n")
-    (tmp_path / "b.py").write_text("def f():\n    from .a import thing\n    return thing\n")
+    (tmp_path / "a.py").write_text("from .b import thing\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("def f():\n    from .a import thing\n    return thing\n", encoding="utf-8")
     assert find_cycle(import_graph(tmp_path)) in (["a", "b", "a"], ["b", "a", "b"])
 
 
 def test_relative_imports_are_resolved_across_the_subpackages(tmp_path):
     (tmp_path / "course" / "checks").mkdir(parents=True)
     for init in ("course", "course/checks"):
-        (tmp_path / init / "__init__.py").write_text("")
-    (tmp_path / "losses.py").write_text("")
-    (tmp_path / "course" / "claims.py").write_text("")
+        (tmp_path / init / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "losses.py").write_text("", encoding="utf-8")
+    (tmp_path / "course" / "claims.py").write_text("", encoding="utf-8")
     (tmp_path / "course" / "checks" / "harness.py").write_text(
-        "from ...losses import x\nfrom ..claims import y\nfrom . import hints\nfrom kdutils.course import claims\n")
-    (tmp_path / "course" / "checks" / "hints.py").write_text("")
+        "from ...losses import x\nfrom ..claims import y\nfrom . import hints\nfrom kdutils.course import claims\n",
+        encoding="utf-8")
+    (tmp_path / "course" / "checks" / "hints.py").write_text("", encoding="utf-8")
     assert import_graph(tmp_path)["course.checks.harness"] == {"losses", "course.claims", "course.checks.hints"}
 
 
@@ -119,9 +120,9 @@ def test_no_lesson_module_imports_the_course_tooling():
 
 def test_the_rule_above_would_catch_a_lesson_module_importing_the_course(tmp_path):
     (tmp_path / "course").mkdir()
-    (tmp_path / "course" / "__init__.py").write_text("")
-    (tmp_path / "course" / "claims.py").write_text("")
-    (tmp_path / "plots.py").write_text("def f():\n    from .course.claims import claim\n")
+    (tmp_path / "course" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "course" / "claims.py").write_text("", encoding="utf-8")
+    (tmp_path / "plots.py").write_text("def f():\n    from .course.claims import claim\n", encoding="utf-8")
     assert import_graph(tmp_path)["plots"] == {"course.claims"}
 
 
@@ -143,6 +144,6 @@ def test_every_module_imports_on_its_own():
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_reads_the_tests_folder_or_grows_past_450_lines(path):
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert not re.search(r"""["']tests["']|/tests/""", text), f"{path.name} reads files under tests/"
     assert len(text.splitlines()) <= 450, f"{path.name} has {len(text.splitlines())} lines: split it by concern"

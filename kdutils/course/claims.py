@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import subprocess
 import sys
 from functools import cache
 
@@ -42,24 +44,58 @@ REFERENCE_ENV = "KDUTILS_REFERENCE"
 NOTICE_MARK = "kdutils-claim-notice"
 
 
-def cpu_info() -> dict[str, str]:
-    """The first processor's fields in ``/proc/cpuinfo`` ("model name", "cpu family", ...); empty off Linux."""
+def _linux_cpu_info() -> dict[str, str]:
+    """The first processor's fields in ``/proc/cpuinfo`` ("model name", "cpu family", "model", ...)."""
     fields: dict[str, str] = {}
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-                for line in cpuinfo:
-                    key, _, value = line.partition(":")
-                    fields.setdefault(key.strip(), value.strip())
-        except OSError:
-            pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
     return fields
+
+
+def _macos_cpu_info() -> dict[str, str]:
+    """The same fields from ``sysctl`` (an Intel Mac has a family and model; Apple silicon only a name)."""
+    fields: dict[str, str] = {}
+    for key, name in (("model name", "machdep.cpu.brand_string"), ("cpu family", "machdep.cpu.family"),
+                      ("model", "machdep.cpu.model")):
+        try:
+            found = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if found.returncode == 0 and found.stdout.strip():
+            fields[key] = found.stdout.strip()
+    return fields
+
+
+def _windows_cpu_info(processor: str) -> dict[str, str]:
+    """The family and model in ``platform.processor()``: "Intel64 Family 6 Model 85 Stepping 7, GenuineIntel"."""
+    found = re.search(r"Family (\d+) Model (\d+)", processor)
+    return {"cpu family": found[1], "model": found[2]} if found else {}
+
+
+def cpu_info() -> dict[str, str]:
+    """What the system says of its first processor: "model name", and "cpu family" and "model" where known.
+
+    Linux reads ``/proc/cpuinfo``, macOS asks ``sysctl``, Windows parses ``platform.processor()``; any other
+    system, or a failed read, gives what is known (possibly nothing), never an error.
+    """
+    if sys.platform.startswith("linux"):
+        return _linux_cpu_info()
+    if sys.platform == "darwin":
+        return _macos_cpu_info()
+    if sys.platform == "win32":
+        return _windows_cpu_info(platform.processor())
+    return {}
 
 
 def cpu_name(fields: dict[str, str] | None = None) -> str:
     """The CPU's model name: from ``cpu_info()`` (or the ``fields`` it gave), else what ``platform`` knows."""
     fields = cpu_info() if fields is None else fields
-    return fields.get("model name") or platform.processor() or "unknown"
+    return fields.get("model name") or platform.processor() or platform.machine() or "unknown"
 
 
 def _cpu_model(fields: dict[str, str]) -> str:

@@ -7,6 +7,7 @@
     answers NOTEBOOK...          run the worked answers after their notebook, beside the answers' words
     rerun NOTEBOOK...            run every cell twice, then the answers, then every cell again
     compare COMMITTED RUN        how far a run's numbers moved from the committed ones, cell by cell
+    setup-cell apply|check|readme   the notebooks' Colab/Binder set-up cell and open-in links
 
 Every subcommand returns 0 when all is well, 1 when it found a problem, 2 for a usage error. Each
 imports what it needs when it runs: torch, for one, takes seconds, and ``edition --check`` needs none.
@@ -234,12 +235,21 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("committed", type=Path, help="the committed notebook")
     compare.add_argument("run", type=Path, help="the same notebook executed on another machine")
     compare.set_defaults(handler=_compare)
+
+    # setup-cell parses its own arguments (kdutils.course.setup_cell); listed here for --help.
+    commands.add_parser("setup-cell", help="write or check the set-up cell and open-in links (apply|check|readme)",
+                        add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None, out=None, err=None) -> int:
     """Run one subcommand; return its exit code (0 all well, 1 a problem found, 2 a usage error)."""
     out, err = out or sys.stdout, err or sys.stderr
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["setup-cell"]:
+        from .setup_cell import main as setup_cell_main
+
+        return setup_cell_main(arguments[1:])
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse's usage errors, and --help

@@ -45,7 +45,7 @@ def test_a_worked_answer_is_a_details_block_summarised_solution_or_answer():
 
 def test_solutions_run_after_the_notebook_in_the_same_kernel(tmp_path):
     path = tmp_path / "01_a.ipynb"
-    path.write_text(json.dumps(notebook(code("answer = 42"), ANSWERS)))
+    path.write_text(json.dumps(notebook(code("answer = 42"), ANSWERS)), encoding="utf-8")
     results = run_answers(path)
     assert [output for _, output in results] == ["84\n", "", "21\n"]
 
@@ -54,14 +54,14 @@ def test_an_error_in_a_solution_is_reported_and_the_next_ones_still_run(tmp_path
     broken = markdown("<details><summary>Solution</summary>\n\n```python\n1 / 0\n```\n</details>\n"
                       "<details><summary>Answer</summary>\n\n```python\nprint('next')\n```\n</details>")
     path = tmp_path / "01_a.ipynb"
-    path.write_text(json.dumps(notebook(code("x = 1"), broken)))
+    path.write_text(json.dumps(notebook(code("x = 1"), broken)), encoding="utf-8")
     (_, first), (_, second) = run_answers(path)
     assert first.startswith("ZeroDivisionError") and second == "next\n"
 
 
 def test_a_notebook_that_fails_by_itself_and_a_missing_one_are_clear_errors(tmp_path):
     path = tmp_path / "01_a.ipynb"
-    path.write_text(json.dumps(notebook(code("raise ValueError('broken cell')"), ANSWERS)))
+    path.write_text(json.dumps(notebook(code("raise ValueError('broken cell')"), ANSWERS)), encoding="utf-8")
     with pytest.raises(RuntimeError, match="01_a.ipynb itself failed before its worked answers ran"):
         run_answers(path)
     with pytest.raises(FileNotFoundError, match="no notebook at"):

@@ -424,7 +424,7 @@ def test_edition_writes_the_student_edition_then_checks_it_and_names_a_stale_one
     assert code_ == EXIT_OK and f"wrote 1 student notebook(s) into {tmp_path / 'student'}" in printed
     assert run("edition", "--check", "--notebooks", tmp_path) == (
         EXIT_OK, f"{tmp_path / 'student'} matches the instructor notebooks\n")
-    (tmp_path / "student" / "01_a.ipynb").write_text("edited by hand")
+    (tmp_path / "student" / "01_a.ipynb").write_text("edited by hand", encoding="utf-8")
     assert run("edition", "--check", "--notebooks", tmp_path)[0] == EXIT_PROBLEM
 
 

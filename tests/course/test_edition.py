@@ -155,14 +155,14 @@ def test_malformed_solution_cells_are_clear_errors(source, message):
 
 
 def test_write_and_check_a_folder(tmp_path):
-    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))), encoding="utf-8")
     assert edition.differences(tmp_path) == ["01_a.ipynb"]
     written = write_student_edition(tmp_path, run=False)
     assert [p.name for p in written] == ["01_a.ipynb"]
     assert edition.differences(tmp_path) == []
     assert write_student_edition(tmp_path, run=False) == []  # nothing to rewrite
-    (tmp_path / "student" / "01_a.ipynb").write_text("edited by hand")
-    (tmp_path / "student" / "99_gone.ipynb").write_text("{}")
+    (tmp_path / "student" / "01_a.ipynb").write_text("edited by hand", encoding="utf-8")
+    (tmp_path / "student" / "99_gone.ipynb").write_text("{}", encoding="utf-8")
     assert edition.differences(tmp_path) == ["01_a.ipynb", "99_gone.ipynb"]
     write_student_edition(tmp_path, run=False)
     assert edition.differences(tmp_path) == []
@@ -174,11 +174,13 @@ def test_re_executing_an_instructor_notebook_makes_its_student_edition_stale(tmp
     # Same sources, new outputs (a teacher retrained, a number changed): the student notebook, which
     # shows the same story cells, must be executed again, or it would keep the old numbers.
     story = code("print(accuracy)", outputs=[{"output_type": "stream", "name": "stdout", "text": ["89.88%\n"]}])
-    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))),
+                                         encoding="utf-8")
     write_student_edition(tmp_path, run=False)
     assert edition.differences(tmp_path) == []
     story["outputs"][0]["text"] = ["89.81%\n"]
-    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story, code(SOLUTION, tags=["solution"]))),
+                                         encoding="utf-8")
     assert edition.differences(tmp_path) == ["01_a.ipynb"]
     assert [p.name for p in write_student_edition(tmp_path, run=False)] == ["01_a.ipynb"]
     assert edition.differences(tmp_path) == []
@@ -188,9 +190,10 @@ def test_the_written_student_notebook_is_run_except_its_stubs(tmp_path):
     # A student opens it with every story cell run and each exercise waiting: no stored traceback.
     story = [code("answer = 40", count=None, outputs=[]), code("print(answer + 2)", count=None, outputs=[])]
     story[0]["id"], story[1]["id"] = "first", "last"  # ids must differ from the solution cell's
-    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story[0], code(SOLUTION, tags=["solution"]), story[1])))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(story[0], code(SOLUTION, tags=["solution"]), story[1])),
+                                         encoding="utf-8")
     write_student_edition(tmp_path)
-    cells = json.loads((tmp_path / "student" / "01_a.ipynb").read_text())["cells"]
+    cells = json.loads((tmp_path / "student" / "01_a.ipynb").read_text(encoding="utf-8"))["cells"]
     run, stub, after = [c for c in cells if c["cell_type"] == "code"]
     assert stub["metadata"]["tags"] == ["raises-exception"]
     assert stub["execution_count"] is None and stub["outputs"] == []
@@ -226,7 +229,7 @@ def test_every_notebook_has_an_auto_checked_exercise_and_its_stub_raises():
 
 
 def test_the_command_line_check_names_a_stale_edition(tmp_path):
-    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))), encoding="utf-8")
     command = [sys.executable, "-m", "kdutils.course", "edition", "--check", "--notebooks", str(tmp_path)]
     stale = subprocess.run(command, capture_output=True, text=True)
     assert stale.returncode == 1 and "out of date (01_a.ipynb)" in stale.stderr

@@ -145,7 +145,7 @@ def test_real_fashion_mnist_loads_verified(real_fashion_mnist):
 # --- reading the IDX files ----------------------------------------------------------------------
 
 
-def test_read_idx_matches_torchvision_reader(tiny_raw, tmp_path):
+def test_read_idx_matches_torchvision_reader(tiny_raw, tmp_path, torchvision):
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     source, _ = tiny_raw
@@ -157,11 +157,9 @@ def test_read_idx_matches_torchvision_reader(tiny_raw, tmp_path):
         assert torch.equal(kd_data.read_idx(folder / name).long(), read_label_file(str(folder / name)))
 
 
-def test_class_names_are_torchvisions():
-    from torchvision import datasets
-
+def test_class_names_are_torchvisions(torchvision):
     for spec in kd_data.DATASETS.values():
-        assert list(spec.classes) == getattr(datasets, spec.folder).classes
+        assert list(spec.classes) == getattr(torchvision.datasets, spec.folder).classes
 
 
 @pytest.mark.parametrize(

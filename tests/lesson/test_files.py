@@ -42,8 +42,8 @@ def test_an_atomic_write_replaces_the_file_whole_and_readable_by_all(tmp_path):
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
     target = tmp_path / "notebook.ipynb"
-    target.write_text("old")
+    target.write_text("old", encoding="utf-8")
     with pytest.raises(RuntimeError, match="disk full"), files.atomic_write(target) as tmp:
-        tmp.write_text("half of the ne")
+        tmp.write_text("half of the ne", encoding="utf-8")
         raise RuntimeError("disk full")
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["notebook.ipynb"]
+    assert target.read_text(encoding="utf-8") == "old" and [p.name for p in tmp_path.iterdir()] == ["notebook.ipynb"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from kdutils.palette import OKABE_ITO
 from kdutils.plots import (
     annotated_heatmap,
     lecture_style,
@@ -317,7 +318,7 @@ def test_show_images_captions_class_names_and_wrong_predictions_in_red():
     images = torch.zeros(3, 1, 28, 28)
     fig = show_images(images, [0, 1, 2], CLASSES, predictions=[0, 2, 2], ncols=2, title="three")
     titles = [(ax.get_title(), ax.title.get_color()) for ax in fig.axes if ax.get_title()]
-    assert titles == [("zero", "black"), ("two\n(one)", "tab:red"), ("two", "black")]
+    assert titles == [("zero", "black"), ("two\n(one)", OKABE_ITO[3]), ("two", "black")]  # vermillion
     assert len(fig.axes) == 4 and fig._suptitle.get_text() == "three"  # a 2 x 2 grid, the fourth cell empty
     with pytest.raises(ValueError, match="3 images but 2 labels"):
         show_images(images, [0, 1], CLASSES)

@@ -235,13 +235,13 @@ def test_kdutils_back_propagates_losses_only():
 
     calls = []
     for path in Path(kdutils.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
                 calls.append((path.name, len(node.args) + len(node.keywords)))
     assert ("training.py", 0) in calls
     assert all(count == 0 for _, count in calls), calls
     assert not any(isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "grad" for n in ast.walk(
-        ast.parse((Path(kdutils.__file__).parent / "training.py").read_text())))
+        ast.parse((Path(kdutils.__file__).parent / "training.py").read_text(encoding="utf-8"))))
 
 
 def test_train_checks_its_arguments_once_not_on_every_batch(toy_split, monkeypatch):
