@@ -51,11 +51,13 @@ from .conventions_probes import (
     candidates,
     design_inputs,
     fit,
+    measure_reduction,
+    measure_trains_student,
     mixture_candidates,
     ordinary_inputs,
     student_terms,
 )
-from .conventions_reading import equivalent_call, reading
+from .conventions_reading import equivalent_call, reading, same_gradient_call
 from .losses import distillation_loss
 
 __all__ = ["UNKNOWN", "Diagnosis", "adapt", "diagnose", "from_factory"]
@@ -64,7 +66,6 @@ UNKNOWN = "unknown"
 FIT_TOLERANCE = 2e-3  # largest misfit (residual over the teacher's effect) that counts as "this formula"
 PROBE_T, ALPHAS = 2.0, (0.2, 0.5, 0.8)
 SETTINGS = ((2.0, 0.5), (3.0, 0.5), (5.0, 0.5), (2.0, 0.2), (2.0, 0.8))  # (T, alpha) of the soft-term grid
-PAD_LOGIT = -50.0  # a class this far below the others has probability ~1e-11 even at T = 5
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Diagnosis:
     weights: dict | None = None  # the fitted weights, read by conventions_reading
     equivalent: str | None = None
     no_equivalent_because: str | None = None
+    same_gradient_as: str | None = None  # for soft cross-entropy: the call with the same gradient, another value
     notes: list[str] = field(default_factory=list)
     reading: str = ""
 
@@ -116,29 +118,45 @@ def diagnose(loss_fn: Callable, time_limit: float = 5.0) -> Diagnosis:
         warnings.simplefilter("ignore")  # e.g. torch's warning about reduction='mean': the reading says it
         try:
             inputs = _measure(caller, found)
-            found.equivalent, found.no_equivalent_because = equivalent_call(found)
-            if found.equivalent and inputs is not None and not _reproduces(caller, found.equivalent, inputs):
-                found.equivalent = None
-                found.no_equivalent_because = ("the call its weights suggest does not reproduce its value on other "
-                                               "batch sizes, class counts, T and alpha")
+            _name_the_call(caller, found, inputs)
         except ProbeError as error:
             found.hangs = error.kind == "hung"
             found.error = str(error)
-            found.equivalent, found.no_equivalent_because = None, "it could not be measured"
+            found.equivalent, found.same_gradient_as = None, None
+            found.no_equivalent_because = "it could not be measured"
     found.reading = reading(found)
     return found
 
 
-def _reproduces(caller: Caller, expression: str, inputs: Inputs) -> bool:
-    """Check the reading's claim by measurement: the equivalent call against the loss on fresh inputs."""
+def _name_the_call(caller: Caller, found: Diagnosis, inputs: Inputs | None) -> None:
+    """The ``distillation_loss`` call with the same value (or gradient), kept only if a fresh measurement agrees."""
+    found.same_gradient_as = same_gradient_call(found)
+    if found.same_gradient_as and not _reproduces(caller, found.same_gradient_as, inputs, gradient=True):
+        found.same_gradient_as = None
+    found.equivalent, found.no_equivalent_because = equivalent_call(found)
+    if found.equivalent and not _reproduces(caller, found.equivalent, inputs, gradient=False):
+        found.equivalent = None
+        found.no_equivalent_because = ("the call its weights suggest does not reproduce its value on other batch "
+                                       "sizes, class counts, T and alpha")
+
+
+def _reproduces(caller: Caller, expression: str, inputs: Inputs, gradient: bool) -> bool:
+    """Check the reading's claim by measurement: the call's value (or gradient) against the loss's, on fresh inputs."""
     generator = torch.Generator().manual_seed(3)
     for rows, classes, T, alpha in ((6, 7, 3.5, 0.3), (3, 12, 1.5, 0.75)):
         student, teacher = (1.5 * torch.randn(2, rows, classes, generator=generator)).to(inputs.students.dtype)
         labels = torch.randint(0, classes, (rows,), generator=generator)
-        names = {"distillation_loss": distillation_loss, "student_logits": student, "teacher_logits": teacher,
+        leaf = student.clone().requires_grad_(gradient)
+        names = {"distillation_loss": distillation_loss, "student_logits": leaf, "teacher_logits": teacher,
                  "labels": labels, "T": T, "alpha": alpha, "B": rows, "C": classes}
-        claimed = float(eval(expression, {"__builtins__": {}}, names))  # our own expression, built from numbers
-        if not math.isclose(claimed, caller.value(student, teacher, labels, T, alpha), rel_tol=1e-4, abs_tol=1e-9):
+        claimed = eval(expression, {"__builtins__": {}}, names)  # our own expression, built from measured numbers
+        if gradient:
+            measured = caller.gradient(student, teacher, labels, T, alpha)
+            (claimed,) = torch.autograd.grad(claimed, leaf)
+            if measured is None or not torch.allclose(claimed, measured, rtol=1e-4, atol=1e-9):
+                return False
+        elif not math.isclose(float(claimed), caller.value(student, teacher, labels, T, alpha), rel_tol=1e-4,
+                              abs_tol=1e-9):
             return False
     return True
 
@@ -163,10 +181,11 @@ def _measure(caller: Caller, found: Diagnosis) -> Inputs | None:
         found.notes.append("the teacher's logits do not change the value: there is no soft term to read")
         return inputs
     raw_student = _read_soft_term(found, grid, inputs, positive, hard_softened)
-    for name, probe in (("reduction", lambda: _reduction(caller, inputs, raw_student)),
-                        ("trains_student", lambda: _trains_student(caller, inputs))):
+    for name, probe in (("reduction", lambda: measure_reduction(caller, inputs, PROBE_T, raw_student)),
+                        ("trains_student", lambda: measure_trains_student(caller, inputs, PROBE_T))):
         try:
-            setattr(found, name, probe())
+            measured = probe()
+            setattr(found, name, UNKNOWN if measured is None else measured)
         except ProbeError as error:
             if error.kind == "hung":
                 raise
@@ -351,49 +370,6 @@ def _weights(candidate: Candidate, exponent: int) -> dict:
         by_alpha[alpha] = {"constant": float(coefficients[0]), "hard": float(coefficients[1]),
                            "smoothing": float(coefficients[2]), "soft": _soft_weight(candidate, (PROBE_T, alpha))}
     return {"exponent": exponent, "T": PROBE_T, "rows": ROWS, "classes": CLASSES, "by_alpha": by_alpha}
-
-
-# --- reduction and gradient: two direct experiments ----------------------------------------------------------
-
-
-def _reduction(caller: Caller, inputs: Inputs, raw_student: bool) -> str:
-    """Pad every row with near-impossible classes, then repeat every row, and see how the teacher's effect moves.
-
-    The effect is the value with one teacher minus the value with another: the hard term cancels out.
-    """
-    student, labels = inputs.students[1], inputs.labels
-    first, second = inputs.teachers[0], inputs.teachers[2]
-
-    def effect(s, t1, t2, y) -> float:
-        return caller.value(s, t1, y, PROBE_T, 0.5) - caller.value(s, t2, y, PROBE_T, 0.5)
-
-    def pad(logits, value):
-        return torch.cat([logits, torch.full_like(logits, value)], 1)
-
-    base = effect(student, first, second, labels)
-    if base == 0 or not math.isfinite(base):
-        return UNKNOWN
-    # a raw student logit gets logged, so its padding must stay positive; the teacher still gives it ~0 weight
-    student_pad = 1.0 if raw_student else PAD_LOGIT
-    classes_doubled = effect(pad(student, student_pad), pad(first, PAD_LOGIT), pad(second, PAD_LOGIT), labels) / base
-    rows_doubled = effect(student.repeat(2, 1), first.repeat(2, 1), second.repeat(2, 1), labels.repeat(2)) / base
-    for name, (classes_ratio, rows_ratio) in (("batchmean", (1.0, 1.0)), ("mean", (0.5, 1.0)), ("sum", (1.0, 2.0))):
-        if math.isclose(classes_doubled, classes_ratio, rel_tol=1e-3) and math.isclose(rows_doubled, rows_ratio,
-                                                                                         rel_tol=1e-3):
-            return name
-    return UNKNOWN
-
-
-def _trains_student(caller: Caller, inputs: Inputs) -> bool | str:
-    """Does the soft term send the student a gradient? Only it can make the gradient depend on the teacher."""
-    student, labels = inputs.students[1], inputs.labels
-    gradients = [caller.gradient(student, teacher, labels, PROBE_T, 0.5) for teacher in inputs.teachers[[0, 2]]]
-    if any(g is None for g in gradients):
-        return False  # a float or a detached tensor: nothing can be trained through it
-    if not all(bool(torch.isfinite(g).all()) for g in gradients):
-        return UNKNOWN
-    difference, size = (gradients[0] - gradients[1]).norm(), gradients[0].norm() + gradients[1].norm()
-    return bool(difference > 1e-6 * size)
 
 
 # --- adapters for other signatures ----------------------------------------------------------------------------

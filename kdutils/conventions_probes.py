@@ -7,7 +7,8 @@ calls it with and what it compares the answers against:
   and turns what goes wrong (an exception, a hang, a vector) into a ``ProbeError``;
 * ``design_inputs`` makes the students, teachers and labels the probes combine;
 * ``FORMULAS`` and ``mixture_columns`` compute, for every candidate convention, the soft term it
-  predicts on those inputs, so that a least-squares ``fit`` can say which candidate the loss follows.
+  predicts on those inputs, so that a least-squares ``fit`` can say which candidate the loss follows;
+* ``measure_reduction`` and ``measure_trains_student`` are two direct experiments that need no formula.
 """
 
 from __future__ import annotations
@@ -300,6 +301,9 @@ def mixture_candidates(inputs: Inputs) -> list[Candidate]:
     return found
 
 
+PAD_LOGIT = -50.0  # a class this far below the others has probability ~1e-11 even at T = 5
+
+
 def student_terms(students, labels: torch.Tensor, T: float, softened_hard_term: bool) -> list[torch.Tensor]:
     """What a loss may add that depends on the student alone: the hard-label cross-entropy and, for label
     smoothing, the cross-entropy with the uniform distribution. One value per student, ``[S]``."""
@@ -334,3 +338,50 @@ def fit(values: torch.Tensor, columns: list[torch.Tensor]) -> Fit:
     residual = (target - design @ coefficients).norm()
     varying = (values - values.mean(1, keepdim=True)).norm()
     return Fit(coefficients.squeeze(1), float(residual / varying) if varying > 0 else math.inf)
+
+
+# --- reduction and gradient: two direct experiments -----------------------------------------------------------
+
+
+def measure_reduction(caller: Caller, inputs: Inputs, T: float, raw_student: bool) -> str | None:
+    """Pad every row with near-impossible classes, then repeat every row, and see how the teacher's effect moves.
+
+    The effect is the value with one teacher minus the value with another: the hard term cancels out.
+    Returns "batchmean", "mean", "sum" or None when the effect moves in none of those ways.
+    """
+    student, labels = inputs.students[1], inputs.labels
+    first, second = inputs.teachers[0], inputs.teachers[2]
+
+    def effect(s, t1, t2, y) -> float:
+        return caller.value(s, t1, y, T, 0.5) - caller.value(s, t2, y, T, 0.5)
+
+    def pad(logits, value):
+        return torch.cat([logits, torch.full_like(logits, value)], 1)
+
+    base = effect(student, first, second, labels)
+    if base == 0 or not math.isfinite(base):
+        return None
+    # a raw student logit gets logged, so its padding must stay positive; the teacher still gives it ~0 weight
+    student_pad = 1.0 if raw_student else PAD_LOGIT
+    classes_doubled = effect(pad(student, student_pad), pad(first, PAD_LOGIT), pad(second, PAD_LOGIT), labels) / base
+    rows_doubled = effect(student.repeat(2, 1), first.repeat(2, 1), second.repeat(2, 1), labels.repeat(2)) / base
+    for name, (classes_ratio, rows_ratio) in (("batchmean", (1.0, 1.0)), ("mean", (0.5, 1.0)), ("sum", (1.0, 2.0))):
+        if math.isclose(classes_doubled, classes_ratio, rel_tol=1e-3) and math.isclose(rows_doubled, rows_ratio,
+                                                                                         rel_tol=1e-3):
+            return name
+    return None
+
+
+def measure_trains_student(caller: Caller, inputs: Inputs, T: float) -> bool | None:
+    """Does the soft term send the student a gradient? Only it can make the gradient depend on the teacher.
+
+    None when the gradient is not finite.
+    """
+    student, labels = inputs.students[1], inputs.labels
+    gradients = [caller.gradient(student, teacher, labels, T, 0.5) for teacher in inputs.teachers[[0, 2]]]
+    if any(g is None for g in gradients):
+        return False  # a float or a detached tensor: nothing can be trained through it
+    if not all(bool(torch.isfinite(g).all()) for g in gradients):
+        return None
+    difference, size = (gradients[0] - gradients[1]).norm(), gradients[0].norm() + gradients[1].norm()
+    return bool(difference > 1e-6 * size)

@@ -40,6 +40,13 @@ REDUCTIONS = {
 }
 
 
+def same_gradient_call(found) -> str | None:
+    """For soft cross-entropy, the ``distillation_loss`` call with the same gradient (the values differ by H(p))."""
+    if found.direction != "soft_cross_entropy" or found.nan_on_ordinary_input is not False:
+        return None
+    return _call(found)
+
+
 def equivalent_call(found) -> tuple[str | None, str | None]:
     """The expression that calls ``distillation_loss`` and gives ``found``'s value, or None and the reason."""
     if found.error or found.hangs:
@@ -47,9 +54,8 @@ def equivalent_call(found) -> tuple[str | None, str | None]:
     if found.nan_on_ordinary_input is True:
         return None, "it returns NaN on ordinary logits, distillation_loss does not"
     if found.direction == "soft_cross_entropy":
-        same_gradient = _call(found)
-        tail = f": the same gradient as {same_gradient} but another value" if same_gradient else ""
-        return None, f"soft cross-entropy adds the teacher's entropy H(p), a constant for the student{tail}"
+        same = f": the same gradient as {found.same_gradient_as} but another value" if found.same_gradient_as else ""
+        return None, f"soft cross-entropy adds the teacher's entropy H(p), a constant for the student{same}"
     if found.direction != "forward_kl":
         return None, NOT_THE_SAME.get(found.direction, NOT_THE_SAME[UNKNOWN])
     one_side = _one_side(found)
