@@ -290,19 +290,27 @@ def _alpha_on(grid, label_values) -> str:
 # --- the soft term: which formula, which sides softened, which power of T ------------------------------------
 
 
-def _fits_everywhere(candidate: Candidate, grid, extra: dict) -> bool:
+def _fits_everywhere(candidate: Candidate, grid, student_only: dict) -> bool:
     """Fit the candidate at every (T, alpha) of the grid, beside the student-only terms; stop at the first miss."""
     for T, alpha in SETTINGS:
-        student_only = [column[:, None] for column in extra[T]]
-        candidate.fits[(T, alpha)] = fit(grid[(T, alpha)], student_only + candidate.columns(T))
+        candidate.fits[(T, alpha)] = fit(grid[(T, alpha)], student_only[T] + candidate.columns(T))
         if candidate.fits[(T, alpha)].misfit >= FIT_TOLERANCE:
             return False
     return True
 
 
+def _fitting(grid, inputs: Inputs, positive: bool, student_only: dict) -> list[Candidate]:
+    """The candidates that fit at every setting; failing all, the best-fitting member of the JSD family."""
+    fitting = [c for c in candidates(inputs, positive) if _fits_everywhere(c, grid, student_only)]
+    if not fitting:
+        mixtures = [c for c in mixture_candidates(inputs) if _fits_everywhere(c, grid, student_only)]
+        fitting = sorted(mixtures, key=lambda c: max(f.misfit for f in c.fits.values()))[:1]
+    return fitting
+
+
 def _soft_weight(candidate: Candidate, setting) -> float:
-    """The weight the fit gives the candidate's formula (for the mixture family, the sum of its two)."""
-    return float(candidate.fits[setting].coefficients[3:].sum())  # after the constant and the two student terms
+    """The weight the fit gives the candidate's formula (for the JSD family, the sum of its columns' weights)."""
+    return float(candidate.fits[setting].coefficients[-candidate.width:].sum())  # the formula's columns come last
 
 
 def _exponent(candidate: Candidate) -> float | None:
@@ -318,11 +326,16 @@ def _exponent(candidate: Candidate) -> float | None:
 
 def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard_softened: bool) -> bool:
     """Fit every candidate; fill the fields all fitting candidates agree on. True for a raw-log student."""
-    extra = {T: student_terms(inputs.students, inputs.labels, T, hard_softened) for T, _ in SETTINGS}
-    fitting = [c for c in candidates(inputs, positive) if _fits_everywhere(c, grid, extra)]
-    if not fitting:  # the generalised JSD family: keep the mixture that fits best
-        mixtures = [c for c in mixture_candidates(inputs) if _fits_everywhere(c, grid, extra)]
-        fitting = sorted(mixtures, key=lambda c: max(f.misfit for f in c.fits.values()))[:1]
+    terms = {T: [t[:, None] for t in student_terms(inputs.students, inputs.labels, T, hard_softened)]
+             for T, _ in SETTINGS}
+    fitting = _fitting(grid, inputs, positive, terms)
+    free_per_student = not fitting
+    if free_per_student:  # the loss adds something else that depends on the student alone: leave it free
+        each = [column[:, None] for column in torch.eye(len(inputs.students), dtype=torch.float64)]
+        fitting = _fitting(grid, inputs, positive, {T: each for T, _ in SETTINGS})
+        if fitting:
+            found.notes.append("its student-only part is no plain cross-entropy, so the soft term was read from "
+                               "the teacher's effect alone")
     if not fitting:
         found.notes.append("no candidate formula fits its values: the divergence is none the diagnoser knows")
         return False
@@ -341,7 +354,7 @@ def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard
     found.t_squared = bool(round(exponent) == 2) if integral else UNKNOWN
     if len({c.name for c in fitting}) == 1:
         found.soft_term = fitting[0].name
-    if len(fitting) == 1 and integral:
+    if len(fitting) == 1 and integral and not free_per_student:
         found.weights = _weights(fitting[0], round(exponent))
     return all(c.name in RAW_LOG_FORMULAS for c in fitting)
 

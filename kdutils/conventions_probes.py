@@ -258,6 +258,7 @@ class Candidate:
     student_softened: bool | None
     teacher_softened: bool
     columns: Callable[[float], list[torch.Tensor]]  # T -> the formula's columns, [S, K] each
+    width: int = 1  # how many columns: 1, or 3 for the JSD family
     fits: dict = field(default_factory=dict)  # (T, alpha) -> Fit, filled by the fitting
     exponent: float | None = None  # the soft weight grows as T**exponent
 
@@ -297,7 +298,7 @@ def mixture_candidates(inputs: Inputs) -> list[Candidate]:
             def columns(T, share=share, s=student_softened, t=teacher_softened):
                 return [column.mean(-1) for column in mixture_columns(view(T, s, t), share)]
             name = f"divergences to the mixture {share:g} p + {1 - share:g} q (generalised JSD)"
-            found.append(Candidate(name, "jsd", student_softened, teacher_softened, columns))
+            found.append(Candidate(name, "jsd", student_softened, teacher_softened, columns, width=3))
     return found
 
 
