@@ -418,6 +418,28 @@ def test_a_result_rounded_to_half_precision_is_read_no_further_than_its_digits_a
     assert found.direction == UNKNOWN and found.t_squared == UNKNOWN  # three digits fit no formula: no guess
 
 
+def test_a_loss_that_is_infinite_at_one_temperature_is_not_fitted():
+    found = diagnose(lambda s, t, y, T, alpha: hinton(s, t, y, T, alpha) / (T - 5))
+    assert found.error is None and found.direction == UNKNOWN and found.alpha_on == UNKNOWN
+    assert "NaN or inf on some of the designed inputs" in found.reading
+
+
+def test_a_call_that_cannot_be_confirmed_on_other_shapes_is_not_named():
+    def ten_or_twenty_classes(s, t, y, T, alpha):
+        if s.shape[1] not in (10, 20):
+            raise ValueError("expected 10 classes")
+        return hinton(s, t, y, T, alpha)
+
+    found = diagnose(ten_or_twenty_classes)
+    assert {field: getattr(found, field) for field in FIELDS} == HINTON and found.error is None
+    assert found.equivalent is None and "could not be confirmed" in found.no_equivalent_because
+
+
+def test_alpha_that_cancels_out_reads_as_ignored():
+    found = diagnose(lambda s, t, y, T, alpha: (alpha + (1 - alpha)) * hinton(s, t, y, T, 0.5) * 2)
+    assert found.alpha_on == "ignored" and found.equivalent == CORPUS["alpha_ignored"][2]
+
+
 def test_an_integer_result_is_a_number():
     assert diagnose(lambda s, t, y, T, alpha: torch.tensor(3)).alpha_on == "ignored"
 
