@@ -230,7 +230,8 @@ def _working_inputs(caller: Caller, positive: bool, found: Diagnosis) -> Inputs 
                                "nothing can be fitted; is there dropout or sampling inside?")
             return None
         return inputs
-    found.notes.append("it returns NaN or inf even on the positive logits meant to sidestep a log of raw logits")
+    found.notes.append("it returns NaN or inf even on the positive logits meant to sidestep a log of raw logits"
+                       if positive else "it returns NaN or inf on the designed inputs (4 x 10 logits within +-4)")
     return None
 
 
@@ -284,6 +285,11 @@ def _weight_trend(effects: dict[float, torch.Tensor]) -> int | str | None:
     return 0 if abs(high - low) < 0.02 * max(abs(low), abs(high)) else (1 if high > low else -1)
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal to rounding: alpha * x + (1 - alpha) * x is x, give or take its last bits."""
+    return torch.allclose(a, b, rtol=1e-6, atol=1e-12)
+
+
 def _alpha_on(grid, label_values) -> str:
     """Which term alpha weighs: the teacher moves only the soft term, the labels only the hard term."""
     soft = _weight_trend({alpha: _teacher_effect(grid[(PROBE_T, alpha)]) for alpha in ALPHAS})
@@ -295,11 +301,8 @@ def _alpha_on(grid, label_values) -> str:
         return votes.pop()
     if votes:
         return UNKNOWN  # both terms grow, or both shrink: not one alpha blending two terms
-    def same(a, b):  # to rounding: alpha * x + (1 - alpha) * x is x, give or take its last bits
-        return torch.allclose(a, b, rtol=1e-6, atol=1e-12)
-
-    unchanged = all(same(grid[(PROBE_T, 0.5)], grid[(PROBE_T, alpha)]) and same(label_values[0.5], label_values[alpha])
-                    for alpha in (0.2, 0.8))
+    unchanged = all(_same(grid[(PROBE_T, 0.5)], grid[(PROBE_T, alpha)])
+                    and _same(label_values[0.5], label_values[alpha]) for alpha in (0.2, 0.8))
     return "ignored" if unchanged else UNKNOWN
 
 
@@ -367,7 +370,9 @@ def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard
     found.teacher_softened = _agreed(c.teacher_softened for c in fitting)
     exponent = _agreed(c.exponent for c in fitting)
     integral = isinstance(exponent, float) and abs(exponent - round(exponent)) < 0.01
-    found.t_squared = bool(round(exponent) == 2) if integral else UNKNOWN
+    # T**2 or one of the factors "otherwise" names (T, 1/T, none); T**4, say, is left to the reader
+    found.t_squared = {2: True, 1: False, 0: False, -1: False, -2: False}.get(round(exponent)) if integral else None
+    found.t_squared = UNKNOWN if found.t_squared is None else found.t_squared
     if len({c.name for c in fitting}) == 1:
         found.soft_term = fitting[0].name
     if len(fitting) == 1 and integral and not free_per_student:
