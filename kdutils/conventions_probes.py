@@ -297,7 +297,7 @@ def mixture_candidates(inputs: Inputs) -> list[Candidate]:
         for student_softened, teacher_softened in SOFTENINGS:
             def columns(T, share=share, s=student_softened, t=teacher_softened):
                 return [column.mean(-1) for column in mixture_columns(view(T, s, t), share)]
-            name = f"divergences to the mixture {share:g} p + {1 - share:g} q (generalised JSD)"
+            name = f"divergences to the mixture m = {share:g} p + {1 - share:g} q"
             found.append(Candidate(name, "jsd", student_softened, teacher_softened, columns, width=3))
     return found
 

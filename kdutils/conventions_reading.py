@@ -24,6 +24,7 @@ DIRECTIONS = {
     "mse": "a squared error",
     "other": "a distance that is no KL divergence",
 }
+PLAIN_FORMULAS = {"forward KL(p || q)", "reverse KL(q || p)", "soft cross-entropy -sum p log q"}
 NOT_THE_SAME = {
     "reverse_kl": "KL(q || p) weighs the classes by the student's probabilities instead of the teacher's: "
                   "another loss, with another gradient",
@@ -183,7 +184,7 @@ def reading(found) -> str:
 
 def _soft_sentence(found) -> str:
     what = DIRECTIONS.get(found.direction, "a term the diagnoser could not identify")
-    if found.soft_term and found.direction in ("mse", "other", "jsd"):
+    if found.soft_term and found.soft_term not in PLAIN_FORMULAS:  # say which squared error, which mixture, ...
         what += f" ({found.soft_term})"
     sides = {(True, True): "with both sides softened by T", (False, False): "with neither side divided by T",
              (True, False): "with only the student's logits divided by T",

@@ -311,6 +311,8 @@ def test_the_reading_says_what_was_found_in_plain_words():
     assert "C times smaller than batchmean" in diagnosed("kldivloss_default").reading
     assert "sends no gradient" in diagnosed("detached_student").reading
     assert "NaN" in diagnosed("article").reading and "student_softened" in diagnosed("article").reading
+    assert "log of the raw student logits" in diagnosed("article").reading
+    assert "mixture m = 0.5 p + 0.5 q" in diagnosed("jensen_shannon").reading
     assert "not multiplied by T**2" in diagnosed("t_not_t_squared").reading
     assert "only the student's logits divided by T" in diagnosed("student_only_softened").reading
 
