@@ -302,9 +302,6 @@ def mixture_candidates(inputs: Inputs) -> list[Candidate]:
     return found
 
 
-PAD_LOGIT = -50.0  # a class this far below the others has probability ~1e-11 even at T = 5
-
-
 def student_terms(students, labels: torch.Tensor, T: float, softened_hard_term: bool) -> list[torch.Tensor]:
     """What a loss may add that depends on the student alone: the hard-label cross-entropy and, for label
     smoothing, the cross-entropy with the uniform distribution. One value per student, ``[S]``."""
@@ -342,6 +339,8 @@ def fit(values: torch.Tensor, columns: list[torch.Tensor]) -> Fit:
 
 
 # --- reduction and gradient: two direct experiments -----------------------------------------------------------
+
+PAD_LOGIT = -50.0  # a class this far below the others has probability ~1e-11 even at T = 5
 
 
 def measure_reduction(caller: Caller, inputs: Inputs, T: float, raw_student: bool) -> str | None:
