@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .conventions_adapters import adapt, from_factory
 from .conventions_probes import (
     CLASSES,
-    RAW_LOG_FORMULAS,
     ROWS,
     Caller,
     Candidate,
@@ -56,8 +56,10 @@ from .conventions_probes import (
     mixture_candidates,
     ordinary_inputs,
     student_terms,
+    teacher_cross_entropy,
 )
 from .conventions_reading import equivalent_call, reading, same_gradient_call
+from .conventions_scaling import beyond_the_candidates, interaction
 from .losses import distillation_loss
 
 __all__ = ["UNKNOWN", "Diagnosis", "adapt", "diagnose", "from_factory"]
@@ -193,8 +195,9 @@ def _measure(caller: Caller, found: Diagnosis) -> Inputs | None:
     if not _matters(_teacher_effect(grid[(PROBE_T, 0.5)])):
         found.notes.append("the teacher's logits do not change the value: there is no soft term to read")
         return inputs
-    raw_student = _read_soft_term(found, grid, inputs, positive, hard_softened)
-    for name, probe in (("reduction", lambda: measure_reduction(caller, inputs, PROBE_T, raw_student)),
+    fitted = _read_soft_term(found, grid, inputs, positive, hard_softened)
+    beyond_the_candidates(caller, found, grid, inputs, positive, fitted, FIT_TOLERANCE)
+    for name, probe in (("reduction", lambda: measure_reduction(caller, inputs, PROBE_T)),
                         ("trains_student", lambda: measure_trains_student(caller, inputs, PROBE_T))):
         try:
             measured = probe()
@@ -293,6 +296,8 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _alpha_on(grid, label_values) -> str:
     """Which term alpha weighs: the teacher moves only the soft term, the labels only the hard term."""
     soft = _weight_trend({alpha: _teacher_effect(grid[(PROBE_T, alpha)]) for alpha in ALPHAS})
+    if soft == "mixed":  # a term of the teacher alone (its own cross-entropy, roles swapped) may weigh otherwise
+        soft = _weight_trend({alpha: interaction(grid[(PROBE_T, alpha)]).flatten() for alpha in ALPHAS})
     hard = _weight_trend({alpha: values - values.mean() for alpha, values in label_values.items()})
     if "mixed" in (soft, hard):
         return UNKNOWN
@@ -344,7 +349,7 @@ def _exponent(candidate: Candidate) -> float | None:
 
 
 def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard_softened: bool) -> bool:
-    """Fit every candidate; fill the fields all fitting candidates agree on. True for a raw-log student."""
+    """Fit every candidate; fill the fields all fitting candidates agree on. False when none fits."""
     terms = {T: [t[:, None] for t in student_terms(inputs.students, inputs.labels, T, hard_softened)]
              for T, _ in SETTINGS}
     fitting = _fitting(grid, inputs, positive, terms)
@@ -355,8 +360,13 @@ def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard
         if fitting:
             found.notes.append("its student-only part is no plain cross-entropy, so the soft term was read from "
                                "the teacher's effect alone")
+        else:  # roles swapped: the teacher's own cross-entropy with the labels where the student's belongs
+            swapped = each + [teacher_cross_entropy(inputs.teachers, inputs.labels)]
+            fitting = _fitting(grid, inputs, positive, {T: swapped for T, _ in SETTINGS})
+            if fitting:
+                found.notes.append("the labels enter through the teacher's own cross-entropy, as if the two "
+                                   "models' roles were swapped; the soft term was read beside it")
     if not fitting:
-        found.notes.append("no candidate formula fits its values: the divergence is none the diagnoser knows")
         return False
     for candidate in fitting:
         candidate.exponent = _exponent(candidate)
@@ -364,20 +374,27 @@ def _read_soft_term(found: Diagnosis, grid, inputs: Inputs, positive: bool, hard
     directions = {c.direction for c in fitting}
     if len(directions) > 1:
         found.notes.append("several formulas fit: " + "; ".join(sorted({c.name for c in fitting})))
-        return False
+        return True
     found.direction = directions.pop()
     found.student_softened = _agreed(c.student_softened for c in fitting)
     found.teacher_softened = _agreed(c.teacher_softened for c in fitting)
-    exponent = _agreed(c.exponent for c in fitting)
-    integral = isinstance(exponent, float) and abs(exponent - round(exponent)) < 0.01
-    # T**2 or one of the factors "otherwise" names (T, 1/T, none); T**4, say, is left to the reader
-    found.t_squared = {2: True, 1: False, 0: False, -1: False, -2: False}.get(round(exponent)) if integral else None
-    found.t_squared = UNKNOWN if found.t_squared is None else found.t_squared
+    # T**2, or one of the factors the contract calls "otherwise" (T, 1/T, none); T**4, say, stays unknown
+    found.t_squared = _agreed(_t_squared(c.exponent) for c in fitting)
     if len({c.name for c in fitting}) == 1:
         found.soft_term = fitting[0].name
-    if len(fitting) == 1 and integral and not free_per_student:
+    exponent = _agreed(c.exponent for c in fitting)
+    if len(fitting) == 1 and _integral(exponent) and not free_per_student:
         found.weights = _weights(fitting[0], round(exponent))
-    return all(c.name in RAW_LOG_FORMULAS for c in fitting)
+    return True
+
+
+def _integral(exponent) -> bool:
+    return isinstance(exponent, float) and abs(exponent - round(exponent)) < 0.01
+
+
+def _t_squared(exponent: float | None) -> bool | None:
+    """Whether a soft weight that grows as T**exponent is T**2; None for a power the contract does not name."""
+    return {2: True, 1: False, 0: False, -1: False, -2: False}.get(round(exponent)) if _integral(exponent) else None
 
 
 def _prefer_plain_logit_error(fitting: list[Candidate]) -> list[Candidate]:
@@ -404,38 +421,3 @@ def _weights(candidate: Candidate, exponent: int) -> dict:
         by_alpha[alpha] = {"constant": float(coefficients[0]), "hard": float(coefficients[1]),
                            "smoothing": float(coefficients[2]), "soft": _soft_weight(candidate, (PROBE_T, alpha))}
     return {"exponent": exponent, "T": PROBE_T, "rows": ROWS, "classes": CLASSES, "by_alpha": by_alpha}
-
-
-# --- adapters for other signatures ----------------------------------------------------------------------------
-
-ARGUMENTS = ("student_logits", "teacher_logits", "labels", "T", "alpha")
-
-
-def adapt(loss_fn: Callable, order: str) -> Callable:
-    """Wrap a loss that takes some of the five arguments, in another order, as ``diagnose`` calls them.
-
-    ``order`` names the loss's positional arguments, e.g. ``"student_logits, teacher_logits"`` for a loss with
-    T fixed inside, or ``"labels, student_logits, teacher_logits, T, alpha"`` for a Keras-like order. What it
-    does not name is not passed (and reads as ignored).
-    """
-    names = [name.strip() for name in order.split(",") if name.strip()]
-    wrong = [name for name in names if name not in ARGUMENTS]
-    if wrong or not names or len(set(names)) != len(names):
-        raise ValueError(f"order must name each of its arguments once, from {', '.join(ARGUMENTS)}; "
-                         f"got {order!r}.")
-
-    def adapted(student_logits, teacher_logits, labels, T, alpha):
-        given = dict(zip(ARGUMENTS, (student_logits, teacher_logits, labels, T, alpha)))
-        return loss_fn(*(given[name] for name in names))
-
-    return adapted
-
-
-def from_factory(make_loss: Callable, order: str = "student_logits, teacher_logits, labels") -> Callable:
-    """Wrap a loss object built with T and alpha (``make_loss(T, alpha)``, e.g. ``lambda T, alpha: KDLoss(T,
-    alpha)``) and called with the arguments ``order`` names."""
-    def built(student_logits, teacher_logits, labels, T, alpha):
-        return adapt(make_loss(T, alpha), order)(student_logits, teacher_logits, labels, T, alpha)
-
-    adapt(make_loss, order)  # check the order now, not on the first call
-    return built

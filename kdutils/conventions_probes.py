@@ -187,8 +187,13 @@ class Sides:
 
 def sides(students, teachers, T: float, student_softened: bool, teacher_softened: bool) -> Sides:
     """Every (student, teacher) pair, broadcast to ``[S, K, ROWS, CLASSES]``, in float64."""
-    student = students.double()[:, None] / (T if student_softened else 1.0)
-    teacher = teachers.double()[None, :] / (T if teacher_softened else 1.0)
+    return divided_sides(students, teachers, T if student_softened else 1.0, T if teacher_softened else 1.0)
+
+
+def divided_sides(students, teachers, student_divisor: float, teacher_divisor: float) -> Sides:
+    """``sides`` with each model's logits divided by a number of its own (T, 1, or a loss's fixed temperature)."""
+    student = students.double()[:, None] / student_divisor
+    teacher = teachers.double()[None, :] / teacher_divisor
     logs = (F.log_softmax(student, -1), F.log_softmax(teacher, -1))  # before broadcasting: 4 to 8 times less work
     return Sides(*torch.broadcast_tensors(student, teacher, *logs))
 
@@ -311,6 +316,13 @@ def student_terms(students, labels: torch.Tensor, T: float, softened_hard_term: 
     return [hard, -log_prob.mean(-1).mean(-1)]
 
 
+def teacher_cross_entropy(teachers, labels: torch.Tensor) -> torch.Tensor:
+    """The teacher's own cross-entropy with the labels, ``[1, K]``: the hard term of a loss whose roles are
+    swapped (the teacher's logits where the student's belong), as one stored Keras example did."""
+    log_prob = F.log_softmax(teachers.double(), -1)
+    return -log_prob.gather(-1, labels.expand(len(teachers), -1)[..., None]).squeeze(-1).mean(-1)[None]
+
+
 @dataclass(frozen=True)
 class Fit:
     """A least-squares fit of the loss's values: the coefficients and how badly it misses.
@@ -341,16 +353,24 @@ def fit(values: torch.Tensor, columns: list[torch.Tensor]) -> Fit:
 # --- reduction and gradient: two direct experiments -----------------------------------------------------------
 
 PAD_LOGIT = -50.0  # a class this far below the others has probability ~1e-11 even at T = 5
+# (student, teacher) paddings, tried in turn until one leaves a per-example sum unchanged: classes of probability
+# ~0 for a softmax; a positive student logit for a loss that takes its log; zeros for a loss that uses the raw
+# logits as weights (a zero target weighs nothing) or divides the student's by their sum (a zero adds nothing)
+PADDINGS = ((PAD_LOGIT, PAD_LOGIT), (1.0, PAD_LOGIT), (0.0, 0.0), (1.0, 0.0))
+REDUCTIONS = {"batchmean": (1.0, 1.0), "mean": (0.5, 1.0), "sum": (1.0, 2.0)}  # effect ratios: classes, rows doubled
 
 
-def measure_reduction(caller: Caller, inputs: Inputs, T: float, raw_student: bool) -> str | None:
-    """Pad every row with near-impossible classes, then repeat every row, and see how the teacher's effect moves.
+def measure_reduction(caller: Caller, inputs: Inputs, T: float) -> str | None:
+    """Pad every row with classes that weigh nothing, then repeat every row, and see how the teacher's effect moves.
 
-    The effect is the value with one teacher minus the value with another: the hard term cancels out.
+    The effect is the value with one teacher minus the value with another: the hard term cancels out. Padding
+    leaves a per-example sum unchanged but halves a mean over the classes; repeating every row doubles a sum
+    over the batch. A padding that changes the soft term itself is caught by a second pair of teachers, whose
+    effect would have to move by the same round ratio by chance; the next padding is tried.
     Returns "batchmean", "mean", "sum" or None when the effect moves in none of those ways.
     """
     student, labels = inputs.students[1], inputs.labels
-    first, second = inputs.teachers[0], inputs.teachers[2]
+    pairs = ((inputs.teachers[0], inputs.teachers[2]), (inputs.teachers[1], inputs.teachers[3]))
 
     def effect(s, t1, t2, y) -> float:
         return caller.value(s, t1, y, T, 0.5) - caller.value(s, t2, y, T, 0.5)
@@ -358,17 +378,18 @@ def measure_reduction(caller: Caller, inputs: Inputs, T: float, raw_student: boo
     def pad(logits, value):
         return torch.cat([logits, torch.full_like(logits, value)], 1)
 
-    base = effect(student, first, second, labels)
-    if base == 0 or not math.isfinite(base):
+    bases = [effect(student, *pair, labels) for pair in pairs]
+    if not all(base != 0 and math.isfinite(base) for base in bases):
         return None
-    # a raw student logit gets logged, so its padding must stay positive; the teacher still gives it ~0 weight
-    student_pad = 1.0 if raw_student else PAD_LOGIT
-    classes_doubled = effect(pad(student, student_pad), pad(first, PAD_LOGIT), pad(second, PAD_LOGIT), labels) / base
+    (first, second), base = pairs[0], bases[0]
     rows_doubled = effect(student.repeat(2, 1), first.repeat(2, 1), second.repeat(2, 1), labels.repeat(2)) / base
-    for name, (classes_ratio, rows_ratio) in (("batchmean", (1.0, 1.0)), ("mean", (0.5, 1.0)), ("sum", (1.0, 2.0))):
-        if math.isclose(classes_doubled, classes_ratio, rel_tol=1e-3) and math.isclose(rows_doubled, rows_ratio,
-                                                                                         rel_tol=1e-3):
-            return name
+    for student_pad, teacher_pad in PADDINGS:
+        classes_doubled = [effect(pad(student, student_pad), pad(one, teacher_pad), pad(other, teacher_pad), labels)
+                           / base for (one, other), base in zip(pairs, bases)]
+        for name, (classes_ratio, rows_ratio) in REDUCTIONS.items():
+            if all(math.isclose(got, want, rel_tol=1e-3) for got, want in zip((*classes_doubled, rows_doubled),
+                                                                              (classes_ratio,) * 2 + (rows_ratio,))):
+                return name
     return None
 
 

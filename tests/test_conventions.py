@@ -222,8 +222,9 @@ CORPUS = {
     "cosine": (cosine, {"direction": "other", "t_squared": False, **NO_HARD}, None),
     "teacher_top_class": (teacher_top_class, {"direction": "other", "t_squared": False, "student_softened": False,
                                               "teacher_softened": UNKNOWN}, None),
-    "raw_teacher_logits_as_targets": (raw_teacher_logits_as_targets, {
-        "direction": UNKNOWN, "t_squared": UNKNOWN, "student_softened": UNKNOWN, "teacher_softened": UNKNOWN,
+    "raw_teacher_logits_as_targets": (raw_teacher_logits_as_targets, {  # T**2 times a term linear in the
+        # teacher's raw logits is also T times one in the teacher's logits / T: t_squared cannot be told
+        "direction": "other", "t_squared": UNKNOWN, "student_softened": UNKNOWN, "teacher_softened": UNKNOWN,
         **NO_HARD}, None),
     "alpha_on_both": (alpha_on_both, {"alpha_on": UNKNOWN}, "value"),
     "classes_averaged_batch_summed": (classes_averaged_batch_summed, {"reduction": UNKNOWN, **NO_HARD}, None),
@@ -470,9 +471,11 @@ def test_adapt_reads_a_two_logit_loss_with_its_own_temperature():
 
     found = diagnose(adapt(fixed_temperature, "student_logits, teacher_logits"))
     assert (found.alpha_on, found.hard_term) == ("ignored", False)
-    # a KL softened by its own T = 4 matches no softening by the T it is given: unknown, not a guess
-    assert (found.direction, found.t_squared, found.equivalent) == (UNKNOWN, UNKNOWN, None)
-    assert "no candidate formula fits" in found.reading
+    # a KL softened by its own T = 4 matches no softening by the T it is given, but a KL at a fixed temperature
+    # does: the direction is left unknown, not called "other"; the T it is given changes nothing: no T**2
+    assert (found.direction, found.t_squared, found.equivalent) == (UNKNOWN, False, None)
+    assert (found.student_softened, found.teacher_softened) == (False, False)
+    assert "no candidate formula fits" in found.reading and "does not make it another divergence" in found.reading
     # built with the T it is given, the same loss reads in full
     found = diagnose(from_factory(lambda T, alpha: lambda s, t: T * T * kl(s, t, T), "student_logits, teacher_logits"))
     assert (found.direction, found.t_squared, found.student_softened, found.teacher_softened) == (
