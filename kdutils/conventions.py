@@ -18,9 +18,12 @@ How each field is decided:
 * **direction**, the softening and **t_squared**: the value is fitted, over eight students times four
   teachers, as a constant plus cross-entropy plus each candidate's soft term; the candidate that fits at
   T = 2, 3 and 5 names the divergence and which sides are divided by T, and how its weight grows with T
-  says whether T**2 multiplies it.
-* **reduction**: padding every row with classes of probability ~0 leaves a per-example sum unchanged but
-  halves a mean over the classes; repeating every row doubles a sum over the batch. No formula needed.
+  says whether T**2 multiplies it. Where none fits, ``conventions_scaling`` says "other" if none comes
+  near even at a temperature of the loss's own, and reads T**2 from how the teacher's effect moves when
+  T, or T and the logits together, are scaled.
+* **reduction**: padding every row with classes that weigh nothing (probability ~0, or a zero raw target)
+  leaves a per-example sum unchanged but halves a mean over the classes; repeating every row doubles a sum
+  over the batch. No formula needed.
 * **alpha_on**: the teacher moves only the soft term, the labels only the hard term; how much each moves
   the value at alpha = 0.2, 0.5 and 0.8 says which term alpha weighs.
 * **trains_student**: the gradient with respect to the student's logits, for two teachers. If it is the
@@ -116,6 +119,8 @@ def diagnose(loss_fn: Callable, time_limit: float = 5.0) -> Diagnosis:
     if not isinstance(time_limit, (int, float)) or not 0 < time_limit < math.inf:
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
     found, caller = Diagnosis(), Caller(loss_fn, time_limit)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on 4 x 10 tensors a second thread costs far more than it gives (10x on 2 busy cores)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. torch's warning about reduction='mean': the reading says it
         try:
@@ -130,6 +135,8 @@ def diagnose(loss_fn: Callable, time_limit: float = 5.0) -> Diagnosis:
             found.notes.append(f"the diagnoser itself failed ({type(error).__name__}: {error}); "
                                "what it had not reached is unknown")
             found.equivalent, found.no_equivalent_because = None, "the diagnosis did not finish"
+        finally:
+            torch.set_num_threads(threads)
     found.reading = reading(found)
     return found
 

@@ -187,9 +187,10 @@ MIXTURE_SHARES = (0.1, 0.5, 0.9)  # the teacher's share in the JSD family's mixt
 
 
 def _formulas(positive: bool) -> list[Callable]:
-    """Each candidate formula as a function of the sides that gives its columns."""
+    """Each candidate formula whose direction is not "other" itself, as a function of the sides that gives its
+    columns: a cosine distance at a fixed temperature (a Hellinger distance is one) does not veto "other"."""
     named = {**FORMULAS, **(RAW_LOG_FORMULAS if positive else {})}
-    single = [lambda z, f=formula: [f(z)] for _, formula in named.values()]
+    single = [lambda z, f=formula: [f(z)] for direction, formula in named.values() if direction != "other"]
     return single + [lambda z, share=share: mixture_columns(z, share) for share in MIXTURE_SHARES]
 
 

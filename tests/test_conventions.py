@@ -447,6 +447,17 @@ def test_an_integer_result_is_a_number():
     assert diagnose(lambda s, t, y, T, alpha: torch.tensor(3)).alpha_on == "ignored"
 
 
+@pytest.mark.parametrize("loss", [hinton, lambda s, t, y, T, alpha: 1 / 0])
+def test_diagnose_gives_back_the_threads_it_borrows(loss):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        diagnose(loss)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_diagnose_rejects_what_it_cannot_call():
     with pytest.raises(TypeError, match="needs a callable loss_fn"):
         diagnose("distillation_loss")
