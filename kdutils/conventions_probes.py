@@ -214,6 +214,8 @@ FORMULAS: dict[str, tuple[str, Callable[[Sides], torch.Tensor]]] = {
     "squared error of the logits": ("mse", lambda z: ((z.student - z.teacher) ** 2).sum(-1)),
     "squared error of the probabilities": ("mse", lambda z: ((z.student_log_prob.exp()
                                                                - z.teacher_log_prob.exp()) ** 2).sum(-1)),
+    "squared error of the log-probabilities": ("mse", lambda z: ((z.student_log_prob
+                                                                   - z.teacher_log_prob) ** 2).sum(-1)),
     "symmetric KL, KL(p || q) + KL(q || p)": ("other", lambda z: ((z.teacher_log_prob.exp() - z.student_log_prob.exp())
                                                                   * (z.teacher_log_prob - z.student_log_prob)).sum(-1)),
     "L1 distance of the probabilities": ("other", lambda z: (z.student_log_prob.exp()

@@ -54,8 +54,12 @@ def hellinger_in(dtype):
     return rounded
 
 
-def log_prob_error(s, t, y, T, alpha):  # squared error of the log-probabilities: no candidate either
+def log_probability_error(s, t, y, T, alpha):  # a squared error of log-softmax outputs: normalised logits
     return T * T * ((F.log_softmax(s / T, 1) - F.log_softmax(t / T, 1)) ** 2).sum(1).mean() + ce(s, y)
+
+
+def log_error_to_probabilities(s, t, y, T, alpha):  # the student's log-probabilities against the teacher's
+    return T * T * ((F.log_softmax(s / T, 1) - F.softmax(t / T, 1)) ** 2).sum(1).mean() + ce(s, y)
 
 
 def l1_of_logits(s, t, y, T, alpha):  # |s / T - t / T| * T**2 is also |s - t| * T: T**2 cannot be told
@@ -90,7 +94,8 @@ def raw_scores_kl(reduction):
 
 LOSSES = {"hellinger": hellinger, "hellinger_times_t": hellinger_times_t,
           "hellinger_weighed_by_t": hellinger_weighed_by_t, "hellinger_without_t": hellinger_without_t,
-          "hellinger_bfloat16": hellinger_in(torch.bfloat16), "log_prob_error": log_prob_error,
+          "hellinger_bfloat16": hellinger_in(torch.bfloat16), "log_probability_error": log_probability_error,
+          "log_error_to_probabilities": log_error_to_probabilities,
           "l1_of_logits": l1_of_logits, "student_sharpened_kl": student_sharpened_kl,
           "teacher_at_half_t": teacher_at_half_t, "student_sharpened_cross_entropy": student_sharpened_cross_entropy,
           "roles_swapped": roles_swapped, **{f"raw_scores_kl_{r}": raw_scores_kl(r) for r in ("batchmean", "sum")}}
@@ -115,14 +120,20 @@ NO_T = dict(student_softened=False, teacher_softened=False, alpha_on="ignored", 
     ("hellinger_times_t", {"t_squared": False}),
     ("hellinger_weighed_by_t", {"t_squared": False, "reduction": "sum", **NO_T}),
     ("hellinger_without_t", {"t_squared": False, "reduction": "mean", **NO_T}),
-    # padding classes of probability ~0 changes a squared error of log-probabilities: no reduction read
-    ("log_prob_error", {"alpha_on": "ignored", "reduction": UNKNOWN}),
+    # log q against p: no candidate; the padded classes add (log q)**2 alike under every teacher, which cancels
+    ("log_error_to_probabilities", {"alpha_on": "ignored"}),
 ])
 def test_a_divergence_no_formula_computes_reads_as_other_with_its_power_of_t(name, changes):
     found = diagnosed(name)
     assert fields(found) == {**HELLINGER, **changes}, found.reading
     assert "another divergence" in found.reading and "T**2 was read from how the soft term moves" in found.reading
     assert found.equivalent is None and found.no_equivalent_because == "its soft term is no KL divergence"
+
+
+def test_a_squared_error_of_log_probabilities_is_a_squared_error():
+    found = diagnosed("log_probability_error")
+    assert (found.direction, found.t_squared) == ("mse", True)
+    assert found.soft_term == "squared error of the log-probabilities"
 
 
 def test_t_squared_stays_unknown_where_dividing_by_t_could_be_read_in_or_out():
