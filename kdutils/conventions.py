@@ -62,7 +62,7 @@ from .conventions_probes import (
     teacher_cross_entropy,
 )
 from .conventions_reading import equivalent_call, reading, same_gradient_call
-from .conventions_scaling import beyond_the_candidates, interaction
+from .conventions_scaling import POWERS, beyond_the_candidates, interaction
 from .losses import distillation_loss
 
 __all__ = ["UNKNOWN", "Diagnosis", "adapt", "diagnose", "from_factory"]
@@ -401,7 +401,7 @@ def _integral(exponent) -> bool:
 
 def _t_squared(exponent: float | None) -> bool | None:
     """Whether a soft weight that grows as T**exponent is T**2; None for a power the contract does not name."""
-    return {2: True, 1: False, 0: False, -1: False, -2: False}.get(round(exponent)) if _integral(exponent) else None
+    return POWERS.get(round(exponent)) if _integral(exponent) else None
 
 
 def _prefer_plain_logit_error(fitting: list[Candidate]) -> list[Candidate]:

@@ -36,7 +36,7 @@ from .conventions_probes import (
     teacher_cross_entropy,
 )
 
-PROPORTIONAL = 1e-5  # largest relative residual of "this interaction is a multiple of that one"
+PROPORTIONAL = 1e-5  # largest relative residual of "this effect is a multiple of that one"
 UNKNOWN = "unknown"
 POWERS = {2: True, 1: False, 0: False, -1: False, -2: False}  # T**2 or the contract's "otherwise"; T**4 unknown
 SCALE = 2.0  # the factor by which logits (and T) are scaled in the homogeneity experiments
