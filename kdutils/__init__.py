@@ -9,7 +9,8 @@ at their final state), ``models`` (teacher and student), ``losses`` (every loss 
 ``teacher`` (the series' teacher and its recipe), ``palette`` (colour-blind-safe colours, markers and
 line styles), ``plots`` (figures), ``transfer`` (label budgets,
 the bias fix), ``features`` (feature distillation), ``deploy`` (export, int8, latency), ``ensembles``
-(averaged teachers), ``words`` (the word list and its tensors) and ``text`` (character-level language models).
+(averaged teachers), ``words`` (the word list and its tensors), ``text`` (character-level language models) and
+``conventions`` (what another framework's distillation loss computes, read by calling it).
 
 ``exercises`` is the students' door to the exercise checks. The classroom's tooling (claims, tolerances,
 the student edition, grading, the checks themselves) is ``kdutils.course``, which no lesson module imports.

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kdutils.conventions import UNKNOWN, Diagnosis, adapt, diagnose, from_factory
-from kdutils.conventions_probes import (
+from kdutils.conventions.probes import (
     FORMULAS,
     Caller,
     ProbeError,

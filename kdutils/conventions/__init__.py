@@ -18,7 +18,7 @@ How each field is decided:
 * **direction**, the softening and **t_squared**: the value is fitted, over eight students times four
   teachers, as a constant plus cross-entropy plus each candidate's soft term; the candidate that fits at
   T = 2, 3 and 5 names the divergence and which sides are divided by T, and how its weight grows with T
-  says whether T**2 multiplies it. Where none fits, ``conventions_scaling`` says "other" if none comes
+  says whether T**2 multiplies it. Where none fits, ``conventions.scaling`` says "other" if none comes
   near even at a temperature of the loss's own, and reads T**2 from how the teacher's effect moves when
   T, or T and the logits together, are scaled.
 * **reduction**: padding every row with classes that weigh nothing (probability ~0, or a zero raw target)
@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .conventions_adapters import adapt, from_factory
-from .conventions_probes import (
+from ..losses import distillation_loss
+from .adapters import adapt, from_factory
+from .probes import (
     CLASSES,
     ROWS,
     Caller,
@@ -61,9 +62,8 @@ from .conventions_probes import (
     student_terms,
     teacher_cross_entropy,
 )
-from .conventions_reading import equivalent_call, reading, same_gradient_call
-from .conventions_scaling import POWERS, beyond_the_candidates, interaction
-from .losses import distillation_loss
+from .reading import equivalent_call, reading, same_gradient_call
+from .scaling import POWERS, beyond_the_candidates, interaction
 
 __all__ = ["UNKNOWN", "Diagnosis", "adapt", "diagnose", "from_factory"]
 
@@ -94,7 +94,7 @@ class Diagnosis:
     error: str | None = None
     hangs: bool = False
     soft_term: str | None = None  # the fitted formula, e.g. "forward KL(p || q)"
-    weights: dict | None = None  # the fitted weights, read by conventions_reading
+    weights: dict | None = None  # the fitted weights, read by conventions.reading
     equivalent: str | None = None
     no_equivalent_because: str | None = None
     same_gradient_as: str | None = None  # for soft cross-entropy: the call with the same gradient, another value

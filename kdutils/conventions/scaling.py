@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from .conventions_probes import (
+from .probes import (
     FORMULAS,
     RAW_LOG_FORMULAS,
     Caller,

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from kdutils import conventions_scaling
 from kdutils.conventions import UNKNOWN, diagnose
-from kdutils.conventions_probes import Caller, design_inputs
-from kdutils.conventions_scaling import computed_precisely
+from kdutils.conventions import scaling as conventions_scaling
+from kdutils.conventions.probes import Caller, design_inputs
+from kdutils.conventions.scaling import computed_precisely
 
 FIELDS = ("direction", "t_squared", "reduction", "alpha_on", "hard_term", "student_softened", "teacher_softened",
           "trains_student", "nan_on_ordinary_input")
