@@ -9,11 +9,10 @@ Sources are tried in this order:
    ``/usr/share/datasets/fashion-mnist``);
 3. torchvision's own download (which checks the MD5 of each archive).
 
-Whatever the source, every file is verified by the SHA-256 of its *uncompressed* content before
-it is used, and written into ``data/`` atomically (temporary file, then rename), so a half-written
-file is never taken for data. The files are then read straight into whole tensors (the IDX format is
-a short header and the raw bytes): training slices mini-batches by index, with no per-sample PIL
-decoding. torchvision is imported only to download: importing it costs seconds, in every notebook.
+Whatever the source, every file is verified by the SHA-256 of its *uncompressed* content and written
+into ``data/`` atomically, so a half-written file is never taken for data. The files are read straight
+into whole tensors: training slices mini-batches by index, with no per-sample PIL decoding.
+torchvision is imported only to download: importing it costs seconds, in every notebook.
 """
 
 from __future__ import annotations
@@ -40,6 +39,8 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSpec",
     "Split",
+    "VALIDATION_PER_CLASS",
+    "balanced_positions",
     "download",
     "ensure_dataset",
     "find_source",
@@ -54,6 +55,9 @@ __all__ = [
 
 RAW_DIR_ENV = "KDUTILS_RAW_DIR"
 _CHUNK = 1 << 20
+
+#: Published training images of each class held out as the validation split (5,000 in all): no model trains on them.
+VALIDATION_PER_CLASS = 500
 
 
 class DataError(RuntimeError):
@@ -344,12 +348,26 @@ class Split:
         return Split(self.x.to(device), self.y.to(device))
 
 
+def balanced_positions(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Sorted positions of ``per_class`` random examples (drawn with ``seed``) of each class (label >= 0)."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in labels.unique()[labels.unique() >= 0].tolist():
+        members = (labels == c).nonzero().flatten()
+        if members.numel() < per_class:
+            raise ValueError(f"class {c} has only {members.numel()} examples, fewer than the {per_class} asked for; "
+                             f"ask for at most {members.numel()} per class.")
+        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:per_class]])
+    return torch.cat(chosen).sort().values
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset loaded into memory, normalised with its training set's mean and std."""
+    """``train`` to train on, ``validation`` (held out from it) to choose settings on, ``test`` to report on."""
 
     name: str
     train: Split
+    validation: Split
     test: Split
     classes: list[str]
     mean: float
@@ -361,34 +379,45 @@ class Dataset:
         return x * self.std + self.mean
 
 
-def load_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True) -> Dataset:
+def load_dataset(name: str = "fashion-mnist", root: str | Path | None = None, download: bool = True,
+                 validation_per_class: int = VALIDATION_PER_CLASS) -> Dataset:
     """Load ``name`` ("fashion-mnist" or "mnist") into memory, importing it first if needed.
 
-    Returns a ``Dataset`` whose ``train`` and ``test`` splits hold ``x`` (float32, ``(N, 1, 28, 28)``,
-    normalised with the training set's mean and std) and ``y`` (int64, ``(N,)``), and ``classes``.
+    Returns a ``Dataset`` whose ``train``, ``validation`` and ``test`` splits hold ``x`` (float32,
+    ``(N, 1, 28, 28)``, normalised with the training split's mean and std) and ``y`` (int64, ``(N,)``), and
+    ``classes``. ``validation`` is ``validation_per_class`` images of each class, drawn once from the
+    published training set with a fixed seed (the same images on every machine); ``train`` is the rest.
     """
+    if isinstance(validation_per_class, bool) or not isinstance(validation_per_class, int) or validation_per_class < 0:
+        raise ValueError(f"validation_per_class must be a whole number >= 0, got {validation_per_class!r}.")
     spec, root_path = _resolve(name, root)
     folder = _ensure(spec, root_path, download)
-    train_pixels = read_idx(folder / "train-images-idx3-ubyte").to(torch.float32).div_(255.0)
-    mean = train_pixels.mean().item()
-    std = train_pixels.std().item()
 
-    def to_split(prefix: str, pixels: torch.Tensor | None = None) -> Split:
-        if pixels is None:
-            pixels = read_idx(folder / f"{prefix}-images-idx3-ubyte").to(torch.float32).div_(255.0)
+    def read_split(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = read_idx(folder / f"{prefix}-images-idx3-ubyte").to(torch.float32).div_(255.0)
         labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte").to(torch.int64)
-        if pixels.dim() != 3 or labels.dim() != 1:
+        if pixels.dim() != 3 or labels.dim() != 1 or pixels.shape[0] != labels.shape[0]:
             raise DataError(
                 f"{folder}: the {prefix} files hold arrays of shape {tuple(pixels.shape)} and {tuple(labels.shape)}, "
                 "expected (N, rows, cols) images and (N,) labels. Delete the folder and load the dataset again."
             )
-        x = pixels.sub_(mean).div_(std).unsqueeze(1).contiguous()
-        return Split(x, labels)
+        return pixels, labels
+
+    published_pixels, published_labels = read_split("train")
+    held_out = balanced_positions(published_labels, validation_per_class, seed=0)
+    keep = torch.ones(len(published_labels), dtype=torch.bool)
+    keep[held_out] = False
+    train_pixels = published_pixels[keep]
+    mean, std = train_pixels.mean().item(), train_pixels.std().item()  # from the training split only
+
+    def to_split(pixels: torch.Tensor, labels: torch.Tensor) -> Split:
+        return Split(pixels.sub(mean).div_(std).unsqueeze(1).contiguous(), labels)
 
     return Dataset(
         name=spec.name,
-        train=to_split("train", train_pixels),
-        test=to_split("t10k"),
+        train=to_split(train_pixels, published_labels[keep]),
+        validation=to_split(published_pixels[held_out], published_labels[held_out]),
+        test=to_split(*read_split("t10k")),
         classes=list(spec.classes),
         mean=mean,
         std=std,

@@ -219,7 +219,7 @@ def train_with_features(
     seed: int = 0,
     lr_schedule: str = "constant",
     weight_decay: float = 0.0,
-    test: Split | None = None,
+    validation: Split | None = None,
     progress: bool = True,
     description: str | None = None,
 ) -> FeatureHistory:
@@ -294,7 +294,7 @@ def train_with_features(
                 student(train_split.x[:2].to(device))
                 feature_loss(projection(capture.features.reshape(min(2, n), -1)), teacher_features[:2], feature_kind)
         history = fit(student, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                      extra_parameters=projection.parameters() if using_features else (), test=test,
+                      extra_parameters=projection.parameters() if using_features else (), validation=validation,
                       weight_decay=weight_decay, lr_schedule=lr_schedule, progress=progress,
                       description=description or "features", on_epoch_end=close_epoch)
     finally:

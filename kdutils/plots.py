@@ -91,16 +91,17 @@ def show_images(
 
 
 def plot_learning_curves(histories: Mapping[str, History], title: str = "Learning curves"):
-    """Training loss and test accuracy per epoch, one line per run (label -> History)."""
+    """Training loss and validation accuracy per epoch, one line per run (label -> History)."""
     if not histories:
         raise ValueError("give at least one History to plot.")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     for k, (label, history) in enumerate(histories.items()):
-        style = line_style(k)  # a run keeps its colour and marker; test is solid, train dashed and hollow
+        style = line_style(k)  # a run keeps its colour and marker; validation is solid, train dashed and hollow
         ax_loss.plot(history.epochs, history.loss, label=label, **style)
         style["linestyle"] = "-"
-        if history.test_accuracy:
-            ax_acc.plot(history.epochs, [100 * a for a in history.test_accuracy], label=f"{label} (test)", **style)
+        if history.validation_accuracy:
+            ax_acc.plot(history.epochs, [100 * a for a in history.validation_accuracy], label=f"{label} (validation)",
+                        **style)
         style["linestyle"] = "--"
         ax_acc.plot(history.epochs, [100 * a for a in history.train_accuracy], alpha=0.6, markerfacecolor="none",
                     label=f"{label} (train)", **style)

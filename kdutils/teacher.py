@@ -52,11 +52,14 @@ def load_teacher(ds: Dataset, seed: int | None = None, progress: bool = True) ->
 
     def fit_teacher(model: TeacherModel) -> dict[str, Any]:
         description = "teacher" if own_seed else f"teacher, seed {recipe['seed']}"
-        history = train(model, ds.train, test=ds.test, progress=progress, description=description, **recipe)
-        return {"test_accuracy": history.final_test_accuracy, "history": history.as_dict()}
+        history = train(model, ds.train, validation=ds.validation, progress=progress, description=description,
+                        **recipe)
+        return {"validation_accuracy": history.final_validation_accuracy, "history": history.as_dict()}
 
     seed_everything(recipe["seed"])  # the initial weights depend only on the seed
     teacher = TeacherModel()
     path = teacher_checkpoint(ds.name, ds.root, recipe["seed"])
-    metadata, _ = load_or_train(teacher, path, fit_teacher, dataset=ds.name, **recipe)
+    # The size of the training split is part of the recipe: a teacher trained before the validation split was
+    # held out (on all 60,000 images) is retrained, never mistaken for this one.
+    metadata, _ = load_or_train(teacher, path, fit_teacher, dataset=ds.name, training_images=len(ds.train), **recipe)
     return teacher.eval(), metadata

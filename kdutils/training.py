@@ -47,7 +47,7 @@ class History:
 
     loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
+    validation_accuracy: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)  # at the end of each epoch
     seconds: list[float] = field(default_factory=list)
 
@@ -56,15 +56,15 @@ class History:
         return list(range(1, len(self.loss) + 1))
 
     @property
-    def final_test_accuracy(self) -> float | None:
-        return self.test_accuracy[-1] if self.test_accuracy else None
+    def final_validation_accuracy(self) -> float | None:
+        return self.validation_accuracy[-1] if self.validation_accuracy else None
 
     def as_dict(self) -> dict[str, list[float]]:
         return asdict(self)
 
     def latest(self) -> dict[str, str]:
         """The last epoch's loss and accuracies, formatted for a progress bar."""
-        shown = {"loss": self.loss, "train_acc": self.train_accuracy, "test_acc": self.test_accuracy}
+        shown = {"loss": self.loss, "train_acc": self.train_accuracy, "val_acc": self.validation_accuracy}
         return {name: f"{values[-1]:.4f}" for name, values in shown.items() if values}
 
 
@@ -166,7 +166,7 @@ def fit(
     lr: float = 1e-3,
     seed: int = 0,
     extra_parameters: Iterable[nn.Parameter] = (),
-    test: Split | None = None,
+    validation: Split | None = None,
     weight_decay: float = 0.0,
     lr_schedule: str = "constant",
     progress: bool = True,
@@ -185,8 +185,8 @@ def fit(
 
     After each epoch the ``History`` records the mean training loss, the training accuracy (the share
     of real targets, from each step's logits, that the model's top score got right), the learning rate,
-    the test accuracy when ``test`` (a ``Split``) is given, and the seconds taken; then ``on_epoch_end()``
-    is called, for a loss that keeps totals of its own per epoch.
+    the accuracy on ``validation`` (a ``Split`` no model trains on) when it is given, and the seconds
+    taken; then ``on_epoch_end()`` is called, for a loss that keeps totals of its own per epoch.
     """
     _check_loop_args(data, epochs, batch_size, lr, lr_schedule)
     device = next(model.parameters()).device
@@ -223,8 +223,8 @@ def fit(
         history.loss.append(epoch_loss.item() / n)
         history.train_accuracy.append(correct.item() / max(real, 1))
         history.learning_rate.append(optimizer.param_groups[0]["lr"])
-        if test is not None:
-            history.test_accuracy.append(evaluate(model, test))
+        if validation is not None:
+            history.validation_accuracy.append(evaluate(model, validation))
         history.seconds.append(time.perf_counter() - start)
         if on_epoch_end is not None:
             on_epoch_end()
@@ -276,7 +276,7 @@ def train(
     teacher_logits: torch.Tensor | None = None,
     T: float = 4.0,
     alpha: float = 0.9,
-    test: Split | None = None,
+    validation: Split | None = None,
     weight_decay: float = 0.0,
     lr_schedule: str = "constant",
     progress: bool = True,
@@ -322,6 +322,6 @@ def train(
                                                     all_labelled=all_labelled)
 
     default = "train" if teacher_logits is None else "distil"
-    return fit(model, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, test=test,
-               weight_decay=weight_decay, lr_schedule=lr_schedule, progress=progress,
+    return fit(model, train_split, batch_loss, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+               validation=validation, weight_decay=weight_decay, lr_schedule=lr_schedule, progress=progress,
                description=description or default)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import Split
+from .data import Split, balanced_positions
 from .losses import IGNORE_LABEL
 
 __all__ = [
@@ -84,17 +84,12 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
             f"{num_classes}, e.g. {lower} or {lower + num_classes}."
         )
     per_class = n // num_classes
-    generator = torch.Generator().manual_seed(seed)
-    chosen = []
-    for c in classes.tolist():
-        members = (labels == c).nonzero().flatten()
-        if members.numel() < per_class:
-            raise ValueError(
-                f"class {c} has only {members.numel()} examples, fewer than the {per_class} per class "
-                f"that n={n} needs; choose n <= {members.numel() * num_classes}."
-            )
-        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:per_class]])
-    return torch.cat(chosen).sort().values
+    counts = torch.stack([(labels == c).sum() for c in classes])
+    if counts.min() < per_class:
+        c, have = classes[counts.argmin()].item(), counts.min().item()
+        raise ValueError(f"class {c} has only {have} examples, fewer than the {per_class} per class "
+                         f"that n={n} needs; choose n <= {have * num_classes}.")
+    return balanced_positions(labels, per_class, seed)
 
 
 def complement(indices: torch.Tensor, size: int) -> torch.Tensor:

@@ -67,8 +67,8 @@ def _data_status(root: Path, out) -> int:
     for path in checkpoints:
         try:
             meta = read_metadata(path)
-            accuracy = meta.get("test_accuracy")
-            shown = f"test accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
+            accuracy = meta.get("validation_accuracy")
+            shown = f"validation accuracy {accuracy:.4f}" if isinstance(accuracy, float) else ""
             print(f"  {path.name:<32} ok         {meta['architecture']} {meta.get('dataset', '')} {shown}", file=out)
         except CheckpointError as exc:
             problems += 1

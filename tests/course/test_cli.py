@@ -231,12 +231,12 @@ def test_status_flags_a_corrupted_dataset_with_a_failing_exit_code(imported, roo
 
 def test_status_lists_checkpoints_and_flags_a_damaged_one(imported, root):
     checkpoints = root / "checkpoints"
-    save_checkpoint(StudentModel(), checkpoints / "student.pt", dataset="fashion-mnist", test_accuracy=0.8512)
+    save_checkpoint(StudentModel(), checkpoints / "student.pt", dataset="fashion-mnist", validation_accuracy=0.8512)
     code, printed = run_cli("--root", root, "status")
     assert code == EXIT_OK
     assert _line(printed, "checkpoints:") == "checkpoints: 1"
     assert _line(printed, "student.pt").split() == [
-        "student.pt", "ok", "StudentModel", "fashion-mnist", "test", "accuracy", "0.8512"
+        "student.pt", "ok", "StudentModel", "fashion-mnist", "validation", "accuracy", "0.8512"
     ]
 
     broken = checkpoints / "teacher.pt"

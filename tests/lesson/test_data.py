@@ -20,11 +20,12 @@ from ..helpers import SIZES
 def test_load_from_gzipped_folder_via_env_var(tiny_raw, tmp_path, monkeypatch):
     source, _ = tiny_raw
     monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
-    ds = load_dataset("fashion-mnist", root=tmp_path / "data", download=False)
+    ds = load_dataset("fashion-mnist", root=tmp_path / "data", download=False, validation_per_class=1)
 
-    assert ds.train.x.shape == (SIZES["train"], 1, 28, 28) and ds.train.x.dtype == torch.float32
+    assert ds.train.x.shape == (SIZES["train"] - 10, 1, 28, 28) and ds.train.x.dtype == torch.float32
+    assert ds.validation.x.shape == (10, 1, 28, 28) and sorted(ds.validation.y.tolist()) == list(range(10))
     assert ds.test.x.shape == (SIZES["t10k"], 1, 28, 28)
-    assert ds.train.y.dtype == torch.int64 and ds.train.y.tolist() == [i % 10 for i in range(SIZES["train"])]
+    assert ds.train.y.dtype == torch.int64 and torch.bincount(ds.train.y).tolist() == [SIZES["train"] // 10 - 1] * 10
     assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
     # normalised with the training set's own statistics
     assert abs(ds.train.x.mean().item()) < 1e-4 and abs(ds.train.x.std().item() - 1) < 1e-3
@@ -36,7 +37,7 @@ def test_load_from_gzipped_folder_via_env_var(tiny_raw, tmp_path, monkeypatch):
 def test_denormalize_recovers_pixels(tiny_raw, tmp_path, monkeypatch):
     source, contents = tiny_raw
     monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
-    ds = load_dataset(root=tmp_path / "data", download=False)
+    ds = load_dataset(root=tmp_path / "data", download=False, validation_per_class=1)
     first_pixel = contents["t10k-images-idx3-ubyte"][16] / 255
     assert ds.denormalize(ds.test.x)[0, 0, 0, 0].item() == pytest.approx(first_pixel, abs=1e-5)
 
@@ -48,7 +49,7 @@ def test_project_folder_is_used_before_other_sources(tiny_raw, tmp_path, monkeyp
     for f in source.iterdir():  # the original source disappears: data/ alone must do
         f.unlink()
     monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
-    assert len(load_dataset(root=root, download=False).train) == SIZES["train"]
+    assert len(load_dataset(root=root, download=False, validation_per_class=1).train) == SIZES["train"] - 10
 
 
 def test_plain_uncompressed_files_and_torchvision_layout_are_accepted(tiny_raw, tmp_path):
@@ -65,7 +66,7 @@ def test_system_folder_is_a_source(tiny_raw, tmp_path, monkeypatch):
     source, _ = tiny_raw
     spec = kd_data.DATASETS["fashion-mnist"]
     monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, system_dirs=(str(source),)))
-    assert len(load_dataset(root=tmp_path / "data", download=False).test) == SIZES["t10k"]
+    assert len(load_dataset(root=tmp_path / "data", download=False, validation_per_class=1).test) == SIZES["t10k"]
 
 
 def test_corrupted_file_in_data_folder_is_an_error_not_a_silent_fallback(tiny_raw, tmp_path, monkeypatch):
@@ -76,12 +77,12 @@ def test_corrupted_file_in_data_folder_is_an_error_not_a_silent_fallback(tiny_ra
     labels.write_bytes(labels.read_bytes()[:-5])  # truncated
     monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))  # a good source exists, but must not hide the damage
     with pytest.raises(ChecksumError, match="train-labels-idx1-ubyte.*Delete it"):
-        load_dataset(root=root, download=False)
+        load_dataset(root=root, download=False, validation_per_class=1)
 
 
 def test_missing_dataset_lists_the_ways_to_get_it(tiny_raw, tmp_path):
     with pytest.raises(DatasetNotFoundError) as info:
-        load_dataset(root=tmp_path / "data", download=False)
+        load_dataset(root=tmp_path / "data", download=False, validation_per_class=1)
     message = str(info.value)
     assert kd_data.RAW_DIR_ENV in message
     assert "dataset-fashion-mnist" in message
@@ -96,7 +97,7 @@ def test_failed_download_says_what_else_to_do(tiny_raw, tmp_path, monkeypatch):
     spec = kd_data.DATASETS["fashion-mnist"]
     monkeypatch.setitem(kd_data.DATASETS, "fashion-mnist", replace(spec, downloader=offline))
     with pytest.raises(DatasetNotFoundError, match="Downloading fashion-mnist failed.*network is unreachable"):
-        load_dataset(root=tmp_path / "data", download=True)
+        load_dataset(root=tmp_path / "data", download=True, validation_per_class=1)
 
 
 def test_source_missing_a_file_is_reported(tiny_raw, tmp_path):
@@ -137,9 +138,54 @@ def test_a_split_gives_fit_its_batches_and_moves_whole():
 
 def test_real_fashion_mnist_loads_verified(real_fashion_mnist):
     ds = load_dataset("fashion-mnist", download=False)
-    assert ds.train.x.shape == (60000, 1, 28, 28) and ds.test.x.shape == (10000, 1, 28, 28)
-    assert torch.bincount(ds.train.y).tolist() == [6000] * 10
+    assert ds.train.x.shape == (55000, 1, 28, 28) and ds.test.x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.train.y).tolist() == [5500] * 10
+    assert torch.bincount(ds.validation.y).tolist() == [500] * 10
     assert verify("fashion-mnist").name == "raw"
+
+
+# --- the validation split ------------------------------------------------------------------------
+
+
+def test_the_validation_split_is_held_out_balanced_and_the_same_every_time(tiny_raw, tmp_path, monkeypatch):
+    source, contents = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    first = load_dataset(root=tmp_path / "data", download=False, validation_per_class=2)
+    again = load_dataset(root=tmp_path / "data", download=False, validation_per_class=2)
+    assert torch.equal(first.validation.x, again.validation.x) and torch.equal(first.train.x, again.train.x)
+    assert torch.bincount(first.validation.y).tolist() == [2] * 10
+    assert len(first.train) + len(first.validation) == SIZES["train"]
+    # every published training image is in exactly one of the two splits
+    published = torch.cat([first.train.x, first.validation.x]).flatten(1)
+    assert published.unique(dim=0).shape[0] == SIZES["train"]
+
+
+def test_the_statistics_come_from_the_training_split_alone(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    ds = load_dataset(root=tmp_path / "data", download=False, validation_per_class=3)
+    assert abs(ds.train.x.mean().item()) < 1e-5 and ds.train.x.std().item() == pytest.approx(1, abs=1e-4)
+    assert abs(ds.validation.x.mean().item()) > 1e-3  # normalised with the training split's numbers, not its own
+
+
+def test_no_validation_split_when_asked_for_none(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    ds = load_dataset(root=tmp_path / "data", download=False, validation_per_class=0)
+    assert len(ds.validation) == 0 and len(ds.train) == SIZES["train"]
+
+
+@pytest.mark.parametrize("per_class", [-1, 1.5, True, "5"])
+def test_a_bad_validation_size_is_refused(tiny_raw, tmp_path, per_class):
+    with pytest.raises(ValueError, match="validation_per_class must be a whole number >= 0"):
+        load_dataset(root=tmp_path / "data", download=False, validation_per_class=per_class)
+
+
+def test_a_validation_split_larger_than_a_class_is_refused_with_the_largest_possible(tiny_raw, tmp_path, monkeypatch):
+    source, _ = tiny_raw
+    monkeypatch.setenv(kd_data.RAW_DIR_ENV, str(source))
+    with pytest.raises(ValueError, match="has only 6 examples, fewer than the 7 asked for; ask for at most 6"):
+        load_dataset(root=tmp_path / "data", download=False, validation_per_class=7)
 
 
 # --- reading the IDX files ----------------------------------------------------------------------

@@ -172,13 +172,13 @@ def test_feature_training_pulls_student_features_towards_the_teachers(toy_split)
 
     history = train_with_features(student, toy_split, teacher_features=features, teacher_logits=logits,
                                   projection=projection, feature_weight=1.0, alpha=0.0, epochs=4, batch_size=32,
-                                  test=toy_split, progress=False)
+                                  validation=toy_split, progress=False)
     assert isinstance(history, FeatureHistory) and len(history.feature_loss) == 4
     assert history.feature_loss[-1] < history.feature_loss[0]
     assert gap(student, projection) < 0.5 * gap(start_student, start_projection)
     assert not torch.equal(projection.weight, start_projection.weight)  # the projection is learned too
     assert not student.fc2._forward_pre_hooks  # hooks removed after training
-    assert history.final_test_accuracy > 0.8
+    assert history.final_validation_accuracy > 0.8
 
 
 def test_feature_only_training_uses_unlabelled_examples(toy_split):

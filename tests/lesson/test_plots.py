@@ -325,11 +325,11 @@ def test_show_images_captions_class_names_and_wrong_predictions_in_red():
 
 
 def test_learning_curves_draw_loss_and_both_accuracies_per_run():
-    history = History(loss=[1.0, 0.5], train_accuracy=[0.6, 0.8], test_accuracy=[0.55, 0.7])
+    history = History(loss=[1.0, 0.5], train_accuracy=[0.6, 0.8], validation_accuracy=[0.55, 0.7])
     fig = plot_learning_curves({"teacher": history})
     loss_ax, accuracy_ax = fig.axes
     assert loss_ax.lines[0].get_ydata().tolist() == [1.0, 0.5]
-    assert [line.get_label() for line in accuracy_ax.lines] == ["teacher (test)", "teacher (train)"]
+    assert [line.get_label() for line in accuracy_ax.lines] == ["teacher (validation)", "teacher (train)"]
     assert accuracy_ax.lines[0].get_ydata().tolist() == pytest.approx([55.0, 70.0])
     with pytest.raises(ValueError, match="at least one History"):
         plot_learning_curves({})

@@ -93,7 +93,7 @@ def test_lecture_style_gives_a_notebooks_own_lines_the_palette_and_distinct_line
 
 
 def test_learning_curves_of_several_runs():
-    histories = {name: History(loss=[1.0, 0.5], train_accuracy=[0.8, 0.9], test_accuracy=[0.7, 0.85])
+    histories = {name: History(loss=[1.0, 0.5], train_accuracy=[0.8, 0.9], validation_accuracy=[0.7, 0.85])
                  for name in ("teacher", "student", "distilled")}
     fig = plot_learning_curves(histories)
     ax_loss, ax_acc = fig.axes

@@ -23,13 +23,13 @@ def _fresh_student(seed=0):
 def test_training_learns_and_records_history(toy_split):
     model = _fresh_student()
     before = evaluate(model, toy_split)
-    history = train(model, toy_split, epochs=4, batch_size=32, lr=1e-3, test=toy_split, progress=False)
+    history = train(model, toy_split, epochs=4, batch_size=32, lr=1e-3, validation=toy_split, progress=False)
     assert isinstance(history, History)
     assert history.epochs == [1, 2, 3, 4] and len(history.seconds) == 4
     assert history.loss[-1] < history.loss[0]
-    assert history.final_test_accuracy == pytest.approx(evaluate(model, toy_split))
-    assert history.final_test_accuracy > max(0.9, before + 0.5)
-    assert set(history.as_dict()) == {"loss", "train_accuracy", "test_accuracy", "learning_rate", "seconds"}
+    assert history.final_validation_accuracy == pytest.approx(evaluate(model, toy_split))
+    assert history.final_validation_accuracy > max(0.9, before + 0.5)
+    assert set(history.as_dict()) == {"loss", "train_accuracy", "validation_accuracy", "learning_rate", "seconds"}
 
 
 def test_same_seed_gives_bit_identical_weights(toy_split):
