@@ -84,6 +84,13 @@ HINTS: dict[str, tuple[str, ...]] = {
         "KL(student || teacher) sums p_s * (log p_s - log p_t) over the vocabulary: the student's probabilities "
         "weight the sum. Sum over the vocabulary, average over the rows, and keep everything in the graph.",
     ),
+    "our_alpha": (
+        "Write the framework's loss as (soft weight) * (factor) * KL + (hard weight) * CE, and ours as "
+        "a * T**2 * KL + (1 - a) * CE. Which of the two weights is the framework's alpha, and what is the factor "
+        "in front of its KL: does it carry T**2, and does 'mean' divide by something more than the batch?",
+        "Two losses blend their terms alike when the ratio soft : hard is the same. Count the framework's soft "
+        "weight the way distillation_loss counts it, per T**2 * KL, then return its share of soft + hard.",
+    ),
 }
 
 
