@@ -50,6 +50,17 @@ def load(path: str | Path) -> dict:
     return json.loads((REPO / path).read_text(encoding="utf-8"))
 
 
+def serialise(notebook: dict) -> str:
+    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def bare(path: str | Path = NOTEBOOK) -> dict:
+    """The committed notebook without its links and set-up cells, as it was before they were applied."""
+    notebook = load(path)
+    notebook["cells"] = [cell for cell in notebook["cells"] if cell.get("id") not in (LINKS_CELL_ID, SETUP_CELL_ID)]
+    return notebook
+
+
 def run_cell(source: str, **env: str) -> dict:
     import os
 
@@ -76,7 +87,7 @@ def test_the_install_source_can_be_replaced_for_tests_and_mirrors():
 
 
 def test_apply_puts_the_links_first_and_the_set_up_cell_before_the_first_code_cell():
-    original = load(NOTEBOOK)
+    original = bare()
     result = apply(original, NOTEBOOK, URL, "1.2.3")
     assert result["cells"][0]["id"] == LINKS_CELL_ID
     code = [cell for cell in result["cells"] if cell["cell_type"] == "code"]
@@ -85,11 +96,11 @@ def test_apply_puts_the_links_first_and_the_set_up_cell_before_the_first_code_ce
     assert f"https://colab.research.google.com/github/example-org/kd-series/blob/v1.2.3/{NOTEBOOK}" in links
     assert "https://mybinder.org/v2/gh/example-org/kd-series/v1.2.3?labpath=notebooks%2F04_distill_the_student.ipynb" \
         in links
-    assert '"1.2.3"' in "".join(code[0]["source"]) and original == load(NOTEBOOK)  # the input is not changed
+    assert '"1.2.3"' in "".join(code[0]["source"]) and original == bare()  # the input is not changed
 
 
 def test_apply_changes_no_other_cell_nor_the_notebooks_metadata():
-    original = load(NOTEBOOK)
+    original = bare()
     result = apply(original, NOTEBOOK, URL, "1.2.3")
     others = [cell for cell in result["cells"] if cell["id"] not in (LINKS_CELL_ID, SETUP_CELL_ID)]
     assert others == original["cells"]  # sources, outputs, execution counts and metadata, in order
@@ -97,7 +108,7 @@ def test_apply_changes_no_other_cell_nor_the_notebooks_metadata():
 
 
 def test_apply_refreshes_in_place_keeps_the_cells_outputs_and_is_idempotent():
-    once = apply(load(NOTEBOOK), NOTEBOOK, URL, "1.2.3")
+    once = apply(bare(), NOTEBOOK, URL, "1.2.3")
     setup = next(cell for cell in once["cells"] if cell["id"] == SETUP_CELL_ID)
     setup["outputs"] = [{"name": "stdout", "output_type": "stream", "text": ["kept\n"]}]
     again = apply(once, NOTEBOOK, URL, "1.3.0")
@@ -108,7 +119,7 @@ def test_apply_refreshes_in_place_keeps_the_cells_outputs_and_is_idempotent():
 
 
 def test_apply_moves_a_misplaced_cell_back():
-    notebook = apply(load(NOTEBOOK), NOTEBOOK, URL, "1.2.3")
+    notebook = apply(bare(), NOTEBOOK, URL, "1.2.3")
     cells = notebook["cells"]
     setup = cells.pop(next(i for i, cell in enumerate(cells) if cell["id"] == SETUP_CELL_ID))
     cells.append(setup)
@@ -118,10 +129,10 @@ def test_apply_moves_a_misplaced_cell_back():
 
 
 def test_problems_name_missing_stale_and_duplicated_cells():
-    bare = load(NOTEBOOK)
-    assert problems(bare, NOTEBOOK, URL, "1.2.3") == [f"{NOTEBOOK}: no cell with id 'kdutils-open-in'",
+    stripped = bare()
+    assert problems(stripped, NOTEBOOK, URL, "1.2.3") == [f"{NOTEBOOK}: no cell with id 'kdutils-open-in'",
                                                       f"{NOTEBOOK}: no cell with id 'kdutils-setup'"]
-    current = apply(bare, NOTEBOOK, URL, "1.2.3")
+    current = apply(stripped, NOTEBOOK, URL, "1.2.3")
     assert problems(current, NOTEBOOK, URL, "1.2.3") == []
     stale = problems(current, NOTEBOOK, URL, "2.0.0")
     assert len(stale) == 2 and all("is not the one kdutils 2.0.0" in p for p in stale)
@@ -143,14 +154,16 @@ def test_the_command_line_applies_to_copies_byte_for_byte_outside_the_two_cells(
     copies = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", copies, ignore=shutil.ignore_patterns("student"))
     paths = sorted(copies.glob("*.ipynb"))
+    for path in paths:  # the notebooks as they were before the two cells were applied
+        path.write_text(serialise(bare(path)), encoding="utf-8")
+    stripped = {path: path.read_text(encoding="utf-8") for path in paths}
     assert setup_cell.main(["check", "--root", str(tmp_path), *map(str, paths)]) == 1
     assert setup_cell.main(["apply", "--root", str(tmp_path), *map(str, paths)]) == 0
     assert setup_cell.main(["check", "--root", str(tmp_path), *map(str, paths)]) == 0
     for path in paths:
         written = json.loads(path.read_text(encoding="utf-8"))
         written["cells"] = [c for c in written["cells"] if c["id"] not in (LINKS_CELL_ID, SETUP_CELL_ID)]
-        unchanged = json.dumps(written, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-        assert unchanged == (REPO / "notebooks" / path.name).read_text(encoding="utf-8"), path.name
+        assert serialise(written) == stripped[path], path.name
     before = {path: path.read_bytes() for path in paths}
     assert setup_cell.main(["apply", "--root", str(tmp_path), *map(str, paths)]) == 0  # nothing to do
     assert all(path.read_bytes() == content for path, content in before.items())
