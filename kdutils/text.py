@@ -186,7 +186,7 @@ def distil_on_policy(
     progress: bool = True,
     description: str = "on-policy",
 ) -> list[float]:
-    """On-policy distillation: the student writes words, the teacher grades every character it chose.
+    """On-policy distillation: the student writes words and matches the teacher's distribution at each prefix.
 
     Each step samples ``batch_size`` words from the student (no gradient flows through the sampling),
     runs both models over those words, and minimises ``token_kl`` between their next-character
