@@ -148,13 +148,17 @@ def t_quantile(p: float, df: int) -> float:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """``b - a`` over runs paired by seed: mean, sample standard deviation (ddof=1), 95% interval."""
+    """``b - a`` over runs paired by seed: mean, sample standard deviation (ddof=1), confidence interval.
+
+    The interval's level is ``confidence`` (0.95 unless a family of comparisons asked for more).
+    """
 
     mean: float
     std: float
     low: float
     high: float
     n: int
+    confidence: float = 0.95
 
     @property
     def excludes_zero(self) -> bool:
@@ -170,7 +174,8 @@ class PairedDifference:
         return better if self.low > 0 else worse if self.high < 0 else "no measurable difference"
 
     def __str__(self) -> str:
-        return f"{self.mean:+.2f} (95% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
+        level = f"{100 * self.confidence:.1f}".removesuffix(".0")  # 95, or 98.3 for an adjusted interval
+        return f"{self.mean:+.2f} ({level}% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> PairedDifference:
@@ -178,7 +183,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 
     ``a`` and ``b`` are results of runs paired by seed (same initial weights, same batches), so
     their difference removes what the seed does to both. The interval is
-    ``mean ± t(df = n - 1) * std / sqrt(n)``; it needs at least two pairs.
+    ``mean ± t(df = n - 1) * std / sqrt(n)``; it needs at least two pairs. For ``k`` comparisons from one
+    experiment, ``confidence=1 - 0.05 / k`` gives Bonferroni-adjusted intervals (the chance that any of the
+    ``k`` excludes a true difference of zero stays at most 5%); the printed interval names its level.
     """
     a = [float(v) for v in a]
     b = [float(v) for v in b]
@@ -193,7 +200,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     mean = sum(differences) / n
     std = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
     half_width = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
-    return PairedDifference(mean, std, mean - half_width, mean + half_width, n)
+    return PairedDifference(mean, std, mean - half_width, mean + half_width, n, confidence)
 
 
 def _check_probabilities(name: str, probabilities: torch.Tensor) -> torch.Tensor:

@@ -151,6 +151,16 @@ def test_paired_difference_by_hand():
     assert str(result) == f"{mean:+.2f} (95% CI {result.low:+.2f} to {result.high:+.2f}, n = 3)"
 
 
+def test_an_adjusted_interval_is_wider_and_names_its_level():
+    a, b = [80.0, 81.0, 79.5, 80.2, 80.8], [80.9, 81.5, 80.1, 81.3, 81.2]
+    usual, adjusted = paired_difference(a, b), paired_difference(a, b, confidence=1 - 0.05 / 3)  # Bonferroni, k = 3
+    assert adjusted.mean == usual.mean and adjusted.confidence == pytest.approx(0.98333, abs=1e-5)
+    assert adjusted.low < usual.low and adjusted.high > usual.high
+    assert adjusted.high - adjusted.mean == pytest.approx(t_quantile(1 - 0.025 / 3, 4) * usual.std / math.sqrt(5))
+    assert "(95% CI " in str(usual) and "(98.3% CI " in str(adjusted)
+    assert "(99% CI " in str(paired_difference(a, b, confidence=0.99))
+
+
 def test_paired_difference_pairing_removes_the_seed_effect():
     # Each seed moves both runs alike; the paired interval sees the steady gain, unpaired spread would not.
     seed_effect = [0.0, 2.0, -2.0, 1.0]
@@ -166,6 +176,12 @@ def test_paired_difference_pairing_removes_the_seed_effect():
 def test_paired_difference_rejects_bad_input(a, b, message):
     with pytest.raises(ValueError, match=message):
         paired_difference(a, b)
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 95])
+def test_paired_difference_rejects_a_confidence_outside_zero_to_one(confidence):
+    with pytest.raises(ValueError, match="confidence must lie in"):
+        paired_difference([1.0, 2.0], [1.5, 2.5], confidence=confidence)
 
 
 # ---- agreement and expected_calibration_error -------------------------------------------------------------
