@@ -108,8 +108,9 @@ def _check_distillation_args(
 def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
     """The temperature-softened distribution ``softmax(logits / T)`` over the last dimension.
 
-    ``T = 1`` is the ordinary softmax; a higher ``T`` flattens it, revealing how the model ranks
-    the wrong classes ("dark knowledge").
+    ``T = 1`` is the ordinary softmax; a higher ``T`` spreads the probability over more classes, so a loss
+    on it weighs the wrong classes more ("dark knowledge"). No information is lost at any finite ``T``:
+    ``T * log p`` minus its mean is the centred logits.
     """
     check_temperature(T)
     if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or not logits.is_floating_point():

@@ -327,8 +327,9 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Sequen
                label=f"uniform over {num_classes} classes: log({num_classes}) = {np.log(num_classes):.2f}")
     for k, T in enumerate(marked):
         ax.axvline(T, color="grey", linestyle=":", label="temperatures shown above" if k == 0 else None)
-        ax.annotate(f"T = {T:g}", (T, 0.02 * np.log(num_classes)), rotation=90, fontsize=9, color="dimgrey",
-                    xytext=(3, 0), textcoords="offset points", va="bottom")
+        # labelled in the strip above the uniform line, where neither the curve, its band nor the legend can be
+        ax.annotate(f"T = {T:g}", (T, 1.06 * np.log(num_classes)), fontsize=10, color="dimgrey",
+                    xytext=(3, 0), textcoords="offset points", ha="left", va="center")
     ax.set_xscale("log")
     ticks = [t for t in (1, 2, 4, 8, 16, 32, 64) if temperatures.min() <= t <= temperatures.max()]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])

@@ -347,3 +347,20 @@ def test_lecture_style_enlarges_the_fonts():
     with matplotlib.rc_context():
         lecture_style()
         assert matplotlib.rcParams["font.size"] == 12 and matplotlib.rcParams["axes.titlesize"] == 14
+
+
+def test_entropy_plot_labels_each_marked_temperature_above_the_uniform_line_clear_of_the_legend():
+    # The labels once sat at the bottom, over the curve's band and under the legend, where they could not be read.
+    marked = [1.0, 8.0, 20.0]
+    fig = plot_entropy_vs_temperature([0.5, 1.0, 8.0, 20.0, 50.0], [0.1, 0.3, 1.5, 2.1, 2.25], num_classes=10,
+                                      low=[0.0, 0.1, 1.0, 1.9, 2.2], high=[0.2, 0.6, 1.9, 2.2, 2.28], marked=marked)
+    ax = fig.axes[0]
+    labels = {text.get_text(): text for text in ax.texts}
+    assert sorted(labels) == ["T = 1", "T = 20", "T = 8"]
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    for T in marked:
+        text = labels[f"T = {T:g}"]
+        x, y = text.xy
+        assert x == T and math.log(10) < y < ax.get_ylim()[1]  # in the strip above the uniform distribution's line
+        assert not text.get_window_extent().overlaps(legend_box)
