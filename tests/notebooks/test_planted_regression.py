@@ -1,6 +1,6 @@
 """The notebook tests, on another machine, still catch a real regression (issue: Every laptop in the room).
 
-Notebook 02's first section trains the teacher for one epoch with the loop written out and prints its test
+Notebook 02's first section trains the teacher for one epoch with the loop written out and prints its validation
 accuracy. On a simulated other laptop (AVX2 kernels, one thread) that accuracy moves a little and the
 cell must pass within its stated tolerance; with a planted bug (a learning rate 30 times too small, as a
 typo would give) it drops by points and the same comparison must fail.
@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "02_train_the_teacher.ipynb"
-ACCURACY_LINE = "test accuracy after one epoch"
+ACCURACY_LINE = "validation accuracy after one epoch"
 
 
 def first_section(planted_bug: bool) -> dict:
