@@ -170,13 +170,15 @@ def test_each_check_gets_a_time_budget_of_its_own(monkeypatch):
     # The budget is an object made for each check, not a module global that one check could leave spent.
     import time
 
-    monkeypatch.setattr(harness, "TIME_LIMIT", 0.5)
+    monkeypatch.setattr(harness, "TIME_LIMIT", 2.0)
 
     def slow_but_correct(s, d, t):
-        time.sleep(0.05)
+        time.sleep(0.15)
         return (d - s) / (t - s)
 
-    for _ in range(3):  # 8 calls of 0.05 s each time: 0.4 s, within each check's own 0.5 s
+    # 8 calls of 0.15 s each time: 1.2 s, within each check's own 2 s (a busy machine has 0.8 s to spare),
+    # while three checks sharing one budget would need 3.6 s
+    for _ in range(3):
         assert_passes(check_gap_closed(slow_but_correct))
     budget = harness.TimeBudget(1.0)
     assert budget.call(lambda x: x + 1, 1) == 2 and 0.9 < budget.left <= 1.0
