@@ -49,6 +49,7 @@ import nbformat
 
 from ..files import atomic_write
 from .checks.hints import HINTS
+from .checks.verdicts import STUB_MESSAGE
 from .notebooks import CHECK_CALL, cell_source, dumps, execute, without_worked_answers
 
 __all__ = ["NOTEBOOKS", "SOLUTION_TAG", "StubError", "differences", "make_student_notebook", "student_edition",
@@ -68,8 +69,6 @@ BANNER = (
     "error message says how to ask for a hint, one step at a time."
 )
 EXERCISES_IMPORT = re.compile(r"^from kdutils\.exercises import (?P<names>[\w ,]+)$", re.M)
-STUB_MESSAGE = "write this function, then run the cell. Stuck? hint('{exercise}') gives a first hint, " \
-               "hint('{exercise}', 2) a stronger one."
 
 
 class StubError(ValueError):

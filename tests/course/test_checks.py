@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from kdutils import exercises, losses
 from kdutils.analysis import expected_calibration_error
 from kdutils.course.checks import harness
-from kdutils.course.checks.verdicts import TIMEOUT_MESSAGE
+from kdutils.course.checks.verdicts import STUB_MESSAGE, TIMEOUT_MESSAGE
 from kdutils.ensembles import average_probabilities
 from kdutils.exercises import (
     CheckResult,
@@ -107,10 +107,18 @@ def test_a_check_as_the_last_line_of_a_cell_shows_only_its_printed_verdict(capsy
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_the_stub_of_the_student_edition_goes_through_every_check(check):
     def stub(*args):
-        raise NotImplementedError("write the function")
+        raise NotImplementedError(STUB_MESSAGE.format(exercise=check.__name__.removeprefix("check_")))
 
-    with pytest.raises(NotImplementedError, match="write the function"):
+    with pytest.raises(NotImplementedError, match="write this function"):
         check(stub)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_a_not_implemented_error_from_torch_is_a_diagnosis_not_the_stub(check):
+    def buggy(*args):  # what torch raises for an operation it lacks: not the student's unfinished stub
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Half'")
+
+    assert_diagnoses(check(buggy), "NotImplementedError", "not the exercise's stub")
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
