@@ -1051,3 +1051,18 @@ def test_reverse_kl_check():
         return (log_s.exp().detach() * (log_s - log_t)).sum(dim=-1).mean()
 
     assert_diagnoses(check_reverse_kl(detached), "do not detach")
+
+
+def test_an_ece_whose_top_two_bins_are_merged_is_named():
+    def merged_top_bins(probabilities, labels, bins):
+        confidence, predicted = probabilities.max(dim=1)
+        correct = (predicted == labels).double()
+        which = ((confidence * bins).ceil().long().clamp(1, bins) - 1).clamp(max=bins - 2)
+        total = 0.0
+        for k in range(bins):
+            members = which == k
+            if members.any():
+                total += members.double().mean() * (correct[members].mean() - confidence[members].mean()).abs()
+        return float(total)
+
+    assert_diagnoses(check_expected_calibration_error(merged_top_bins), "top two bins are one")
