@@ -46,6 +46,14 @@ def _class(dotted: str):
     return getattr(sys.modules[module], name)
 
 
+def _inherited(cls) -> dict:
+    """Every attribute a class has, its own and its bases' (Tensor's methods live on a base class)."""
+    merged = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass))
+    return merged
+
+
 def _hooks() -> dict:
     """The interpreter's hooks, one entry each (a list's items one by one: the list itself may be rebuilt)."""
     threading = sys.modules["threading"]
@@ -61,7 +69,7 @@ def _entries() -> dict:
     """Every watched name and the object behind it now, with the code and defaults of a function."""
     found = {}
     namespaces = [(name, vars(sys.modules[name])) for name in WATCHED if name in sys.modules]
-    namespaces += [(name, vars(_class(name))) for name in WATCHED_CLASSES]
+    namespaces += [(name, _inherited(_class(name))) for name in WATCHED_CLASSES]
     for where, namespace in namespaces:
         found[f"sys.modules[{where}]"] = sys.modules.get(where)
         for key, value in list(namespace.items()):
