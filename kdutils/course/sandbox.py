@@ -36,6 +36,8 @@ DIED = "the notebook's kernel died or exited before the grader could check (os._
 OUT_OF_TIME = "the notebook ran past the grader's time limit of {seconds:g} s for one submission, and was stopped."
 #: Seconds the last cell may take for each exercise: the check's own limit (30 s) and its comparisons.
 JUDGE_SECONDS = 90
+#: Seconds the grader's first cell may take (it imports torch and numpy).
+FIRST_CELL_SECONDS = 300
 
 
 def _private(call: str) -> str:
@@ -69,6 +71,8 @@ def _run(job: dict) -> None:
             Path(job["kernel_pid"]).write_text(str(process.pid), encoding="utf-8")
 
     def timeout_of(cell):
+        if cell is first:  # imports torch: on a busy machine that alone can take longer than a student's cell may
+            return FIRST_CELL_SECONDS
         return JUDGE_SECONDS * max(1, len(job["exercises"])) if cell is last else job["cell_timeout"]
 
     from nbclient import NotebookClient

@@ -14,6 +14,7 @@ import torch
 from kdutils.course import guard
 from kdutils.course.grade import ROOT, source_hashes
 
+
 def right(s, d, t):
     return (d - s) / (t - s)
 
