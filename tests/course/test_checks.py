@@ -1066,3 +1066,16 @@ def test_an_ece_whose_top_two_bins_are_merged_is_named():
         return float(total)
 
     assert_diagnoses(check_expected_calibration_error(merged_top_bins), "top two bins are one")
+
+
+def test_a_student_left_in_eval_mode_does_not_pass_the_step_check():
+    def both_in_eval(student, teacher, optimizer, images, labels, T, alpha):
+        student.eval()  # the mistake: eval() on the model that learns
+        correct_step(student, teacher, optimizer, images, labels, T, alpha)
+
+    def student_left_in_eval(student, teacher, optimizer, images, labels, T, alpha):
+        correct_step(student, teacher, optimizer, images, labels, T, alpha)
+        student.eval()
+
+    assert_diagnoses(check_distillation_step(both_in_eval), "student ran in eval() mode")
+    assert_diagnoses(check_distillation_step(student_left_in_eval), "left the student in eval() mode")
