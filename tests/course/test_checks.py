@@ -1079,3 +1079,18 @@ def test_a_student_left_in_eval_mode_does_not_pass_the_step_check():
 
     assert_diagnoses(check_distillation_step(both_in_eval), "student ran in eval() mode")
     assert_diagnoses(check_distillation_step(student_left_in_eval), "left the student in eval() mode")
+
+
+def test_quantile_bins_and_a_geometric_mean_of_probabilities_are_named():
+    def quantile_ece(probabilities, labels, bins):
+        confidence, predicted = probabilities.max(dim=1)
+        correct = (predicted == labels).double()
+        which = torch.argsort(torch.argsort(confidence)) * bins // len(labels)
+        return float(sum((which == k).double().mean() * (correct[which == k].mean() - confidence[which == k].double()
+                                                         .mean()).abs() for k in range(bins) if (which == k).any()))
+
+    def geometric(members, T):
+        return torch.softmax(torch.stack(members) / T, dim=2).log().mean(dim=0).exp()
+
+    assert_diagnoses(check_expected_calibration_error(quantile_ece), "quantile bins")
+    assert_diagnoses(check_ensemble_average(geometric), "geometric mean")

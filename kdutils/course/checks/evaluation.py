@@ -192,6 +192,10 @@ def check_expected_calibration_error(ece: Callable[[torch.Tensor, torch.Tensor, 
                 raise Diagnosis(f"your top two bins are one: with {bins} bins, bin {bins - 1} holds ("
                                 f"{(bins - 1) / bins:g}, 1] on its own. Is a range one short (range(bins - 1)), or "
                                 "the bin number clamped to bins - 2?")
+            ranks = torch.argsort(torch.argsort(confidence, stable=True), stable=True)
+            if close(got, _ece_with(confidence, correct, ranks * bins // len(labels), bins), rel=1e-4):
+                raise Diagnosis("your bins hold the same number of predictions each (quantile bins): the ECE's bins "
+                                "are of equal width instead, bin k holds the confidences in (k/bins, (k+1)/bins].")
             true_class = probabilities[torch.arange(len(labels)), labels]
             if close(got, _ece_with(true_class, correct, (true_class * bins).ceil().long().clamp(1, bins) - 1,
                                     bins), rel=1e-4):
