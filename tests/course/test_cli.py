@@ -439,7 +439,7 @@ def test_grade_writes_csvs_and_feedback_and_refuses_a_missing_folder(tmp_path):
     stub = code("def gap(s, d, t):\n    raise NotImplementedError('write this function')\n\n\ncheck_gap_closed(gap)")
     stub["metadata"]["kdutils_exercise"] = {"exercise": "gap_closed", "function": "gap", "points": 1}
     write_notebook(release / "05_a.ipynb", stub)
-    write_notebook(tmp_path / "class" / "dan.ipynb", code("x = 1"))  # no released exercise: no kernel needed
+    write_notebook(tmp_path / "class" / "dan.ipynb", code("x = 1", cell_id="d"))  # no released cell: no kernel
     out = tmp_path / "grades"
     code_, printed = run("grade", tmp_path / "class", "--release", release, "--out", out, "--timeout", "5")
     assert code_ == EXIT_OK and printed == f"wrote 1 verdict(s) and 1 feedback file(s) to {out}: 1 ERROR\n"
