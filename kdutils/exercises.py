@@ -16,14 +16,11 @@ the students' door: the checks are course tooling and live in ``kdutils.course.c
 
 from .course.checks.basics import check_parameter_count, check_precision
 from .course.checks.beyond import check_ensemble_average, check_feature_loss, check_reverse_kl
-from .course.checks.distillation import (
-    check_distillation_loss,
-    check_distillation_step,
-    check_softmax_with_temperature,
-)
+from .course.checks.distillation import check_distillation_loss, check_softmax_with_temperature
 from .course.checks.epoch import check_epoch_alignment
 from .course.checks.evaluation import check_add_to_bias, check_expected_calibration_error, check_gap_closed
 from .course.checks.hints import HINTS, hint
+from .course.checks.step import check_distillation_step
 from .course.checks.verdicts import CheckResult
 
 __all__ = [

@@ -3,7 +3,7 @@
     machine                      this machine beside the reference machine of the committed outputs
     data status|import|verify|fetch   prepare the datasets for a lab without internet
     edition [--check]            write (or check) the student edition, notebooks/student/
-    grade SUBMISSIONS/           run a class's notebooks and write every exercise's verdict to a CSV
+    grade SUBMISSIONS/           grade a class's notebooks: verdicts, gradebook and feedback per student
     answers NOTEBOOK...          run the worked answers after their notebook, beside the answers' words
     rerun NOTEBOOK...            run every cell twice, then the answers, then every cell again
     compare COMMITTED RUN        how far a run's numbers moved from the committed ones, cell by cell
@@ -129,16 +129,23 @@ def _edition(args, out, err) -> int:
 
 
 def _grade(args, out, err) -> int:
-    from .grade import VERDICTS, grade, write_csv
+    from .grade import VERDICTS, grade
+    from .gradebook import write_all
 
-    if not args.submissions.is_dir():
-        print(f"error: {args.submissions} is not a folder", file=err)
+    for folder, what in ((args.submissions, "submissions"), (args.release, "release")):
+        if not folder.is_dir():
+            print(f"error: the {what} folder {folder} is not a folder", file=err)
+            return EXIT_USAGE
+    try:
+        rows = grade(args.submissions, args.release, cell_timeout=args.timeout, total_timeout=args.total_timeout,
+                     memory_mb=args.memory or None)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=err)
         return EXIT_USAGE
-    rows = grade(args.submissions, args.timeout)
-    write_csv(rows, args.out)
+    written = write_all(rows, args.out)
     counts = {verdict: sum(row.verdict == verdict for row in rows) for verdict in VERDICTS}
-    print(f"wrote {len(rows)} verdict(s) to {args.out}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n),
-          file=out)
+    print(f"wrote {len(rows)} verdict(s) and {len(written) - 2} feedback file(s) to {args.out}: "
+          + ", ".join(f"{n} {v}" for v, n in counts.items() if n), file=out)
     return EXIT_OK
 
 
@@ -219,10 +226,17 @@ def _parser() -> argparse.ArgumentParser:
     edition.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="the instructor notebooks' folder")
     edition.set_defaults(handler=_edition)
 
-    grading = commands.add_parser("grade", help="grade a class's notebooks into a CSV of verdicts")
+    grading = commands.add_parser("grade", help="grade a class's notebooks: verdicts, gradebook and feedback")
     grading.add_argument("submissions", type=Path, help="a folder with <student>.ipynb or <student>/*.ipynb")
-    grading.add_argument("--out", type=Path, default=Path("verdicts.csv"), help="the CSV to write (verdicts.csv)")
+    grading.add_argument("--release", type=Path, default=Path("notebooks/student"),
+                         help="the student edition as handed out (notebooks/student)")
+    grading.add_argument("--out", type=Path, default=Path("grades"),
+                         help="the folder for verdicts.csv, gradebook.csv and feedback/ (grades)")
     grading.add_argument("--timeout", type=float, default=600.0, help="seconds any one cell may run (600)")
+    grading.add_argument("--total-timeout", type=float, default=1800.0,
+                         help="seconds one submission may run in all (1800)")
+    grading.add_argument("--memory", type=int, default=8192,
+                         help="megabytes of address space per submission, Linux and macOS only (8192; 0: no limit)")
     grading.set_defaults(handler=_grade)
 
     for name, handler, what in (("answers", _answers, "run the worked answers after their notebook"),

@@ -39,6 +39,7 @@ tags, that hash), not the student's own outputs.
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -49,7 +50,9 @@ import nbformat
 
 from ..files import atomic_write
 from .checks.hints import HINTS
+from .checks.verdicts import STUB_MESSAGE
 from .notebooks import CHECK_CALL, cell_source, dumps, execute, without_worked_answers
+from .points import POINTS
 
 __all__ = ["NOTEBOOKS", "SOLUTION_TAG", "StubError", "differences", "make_student_notebook", "student_edition",
            "write_student_edition"]
@@ -57,6 +60,8 @@ __all__ = ["NOTEBOOKS", "SOLUTION_TAG", "StubError", "differences", "make_studen
 SOLUTION_TAG = "solution"
 STUB_TAG = "raises-exception"  # nbval: this cell is expected to raise
 METADATA_KEY = "kdutils_student_edition"
+#: A stub cell's record of its exercise, for the grader: ``{"exercise", "function", "points"}``.
+EXERCISE_KEY = "kdutils_exercise"
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION\b")  # any note after it is for the instructor only
 END = re.compile(r"^\s*### END SOLUTION\s*$")
 #: The instructor notebooks' folder, from the repository root (where the course tools are run).
@@ -68,8 +73,6 @@ BANNER = (
     "error message says how to ask for a hint, one step at a time."
 )
 EXERCISES_IMPORT = re.compile(r"^from kdutils\.exercises import (?P<names>[\w ,]+)$", re.M)
-STUB_MESSAGE = "write this function, then run the cell. Stuck? hint('{exercise}') gives a first hint, " \
-               "hint('{exercise}', 2) a stronger one."
 
 
 class StubError(ValueError):
@@ -84,6 +87,32 @@ def _exercise(source: str, where: str) -> str:
                         "(kdutils.course.checks.hints.HINTS): add the check_<exercise>(...) call, or the exercise's "
                         "hints.")
     return names[-1]
+
+
+def checked_function(source: str, exercise: str) -> str | None:
+    """The name of the function a cell hands to ``check_<exercise>(name)`` at its top level, if it does."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for statement in reversed(tree.body):
+        call = statement.value if isinstance(statement, ast.Expr) else None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == f"check_{exercise}"
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Name)):
+            return call.args[0].id
+    return None
+
+
+def _exercise_record(source: str, exercise: str, where: str) -> dict:
+    """What the grader needs to know about a released exercise cell: its exercise, function and points."""
+    function = checked_function(source, exercise)
+    if function is None:
+        raise StubError(f"{where}: the cell must end with check_{exercise}(<your function's name>), a call of its own "
+                        "line, so that the grader knows which function to check.")
+    if exercise not in POINTS:
+        raise StubError(f"{where}: the exercise {exercise!r} has no points: add it to POINTS in "
+                        "kdutils/course/points.py.")
+    return {"exercise": exercise, "function": function, "points": POINTS[exercise]}
 
 
 def _with_hint_import(source: str) -> str:
@@ -152,8 +181,10 @@ def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | No
             continue
         if cell["cell_type"] == "markdown":
             continue  # a worked answer: not in the student edition
-        source = _stub_source(cell_source(cell), f"{name}, cell {index}")
+        where = f"{name}, cell {index}"
+        source = _stub_source(cell_source(cell), where)
         cell["source"] = source.splitlines(keepends=True)
+        cell["metadata"][EXERCISE_KEY] = _exercise_record(source, _exercise(source, where), where)
         cell["outputs"] = []
         cell["execution_count"] = None
         cell["metadata"]["tags"] = [t for t in tags if t != SOLUTION_TAG] + [STUB_TAG]
@@ -183,8 +214,24 @@ def _structure(content: str) -> list[tuple[str, str, tuple[str, ...]]]:
         origin = json.dumps(notebook.get("metadata", {}).get(METADATA_KEY), sort_keys=True)
     except (ValueError, KeyError, AttributeError):
         return []  # not a notebook (edited by hand, truncated): different from any generated one
-    return [("origin", origin, ())] + [(c["cell_type"], cell_source(c), tuple(c.get("metadata", {}).get("tags", [])))
+    return [("origin", origin, ())] + [(c["cell_type"], cell_source(c), tuple(c.get("metadata", {}).get("tags", [])),
+                                        json.dumps(c.get("metadata", {}).get(EXERCISE_KEY), sort_keys=True))
                                        for c in cells]
+
+
+def _without_records(structure: list) -> list:
+    """A structure without the exercise records (points), which change no cell's output."""
+    return [entry[:3] for entry in structure]
+
+
+def _with_records_of(current: str, generated: str) -> str:
+    """The notebook ``current`` with the exercise records (points) of ``generated``, cell by cell; outputs kept."""
+    notebook, source = json.loads(current), json.loads(generated)
+    for cell, new in zip(notebook["cells"], source["cells"]):
+        cell.setdefault("metadata", {}).pop(EXERCISE_KEY, None)
+        if EXERCISE_KEY in new.get("metadata", {}):
+            cell["metadata"][EXERCISE_KEY] = new["metadata"][EXERCISE_KEY]
+    return dumps(notebook)
 
 
 def _execute(content: str, folder: Path) -> str:
@@ -209,8 +256,11 @@ def write_student_edition(notebooks: Path = NOTEBOOKS, run: bool = True) -> list
     written = []
     for name, content in editions.items():
         path = folder / name
-        if not path.is_file() or _structure(path.read_text(encoding="utf-8")) != _structure(content):
-            if run:
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current is None or _structure(current) != _structure(content):
+            if current is not None and _without_records(_structure(current)) == _without_records(_structure(content)):
+                content = _with_records_of(current, content)  # only the points changed: no need to run it again
+            elif run:
                 content = _execute(content, folder)
             with atomic_write(path) as tmp:  # a reader never sees half a notebook
                 tmp.write_text(content, encoding="utf-8")

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from kdutils import exercises, losses
 from kdutils.analysis import expected_calibration_error
 from kdutils.course.checks import harness
-from kdutils.course.checks.verdicts import TIMEOUT_MESSAGE
+from kdutils.course.checks.verdicts import STUB_MESSAGE, TIMEOUT_MESSAGE
 from kdutils.ensembles import average_probabilities
 from kdutils.exercises import (
     CheckResult,
@@ -107,10 +107,18 @@ def test_a_check_as_the_last_line_of_a_cell_shows_only_its_printed_verdict(capsy
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_the_stub_of_the_student_edition_goes_through_every_check(check):
     def stub(*args):
-        raise NotImplementedError("write the function")
+        raise NotImplementedError(STUB_MESSAGE.format(exercise=check.__name__.removeprefix("check_")))
 
-    with pytest.raises(NotImplementedError, match="write the function"):
+    with pytest.raises(NotImplementedError, match="write this function"):
         check(stub)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_a_not_implemented_error_from_torch_is_a_diagnosis_not_the_stub(check):
+    def buggy(*args):  # what torch raises for an operation it lacks: not the student's unfinished stub
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Half'")
+
+    assert_diagnoses(check(buggy), "NotImplementedError", "not the exercise's stub")
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -1045,3 +1053,46 @@ def test_reverse_kl_check():
         return (log_s.exp().detach() * (log_s - log_t)).sum(dim=-1).mean()
 
     assert_diagnoses(check_reverse_kl(detached), "do not detach")
+
+
+def test_an_ece_whose_top_two_bins_are_merged_is_named():
+    def merged_top_bins(probabilities, labels, bins):
+        confidence, predicted = probabilities.max(dim=1)
+        correct = (predicted == labels).double()
+        which = ((confidence * bins).ceil().long().clamp(1, bins) - 1).clamp(max=bins - 2)
+        total = 0.0
+        for k in range(bins):
+            members = which == k
+            if members.any():
+                total += members.double().mean() * (correct[members].mean() - confidence[members].mean()).abs()
+        return float(total)
+
+    assert_diagnoses(check_expected_calibration_error(merged_top_bins), "top two bins are one")
+
+
+def test_a_student_left_in_eval_mode_does_not_pass_the_step_check():
+    def both_in_eval(student, teacher, optimizer, images, labels, T, alpha):
+        student.eval()  # the mistake: eval() on the model that learns
+        correct_step(student, teacher, optimizer, images, labels, T, alpha)
+
+    def student_left_in_eval(student, teacher, optimizer, images, labels, T, alpha):
+        correct_step(student, teacher, optimizer, images, labels, T, alpha)
+        student.eval()
+
+    assert_diagnoses(check_distillation_step(both_in_eval), "student ran in eval() mode")
+    assert_diagnoses(check_distillation_step(student_left_in_eval), "left the student in eval() mode")
+
+
+def test_quantile_bins_and_a_geometric_mean_of_probabilities_are_named():
+    def quantile_ece(probabilities, labels, bins):
+        confidence, predicted = probabilities.max(dim=1)
+        correct = (predicted == labels).double()
+        which = torch.argsort(torch.argsort(confidence)) * bins // len(labels)
+        return float(sum((which == k).double().mean() * (correct[which == k].mean() - confidence[which == k].double()
+                                                         .mean()).abs() for k in range(bins) if (which == k).any()))
+
+    def geometric(members, T):
+        return torch.softmax(torch.stack(members) / T, dim=2).log().mean(dim=0).exp()
+
+    assert_diagnoses(check_expected_calibration_error(quantile_ece), "quantile bins")
+    assert_diagnoses(check_ensemble_average(geometric), "geometric mean")

@@ -434,13 +434,24 @@ def test_edition_refuses_a_malformed_solution_cell_as_a_usage_error(tmp_path):
     assert code_ == EXIT_USAGE and printed.startswith("error: 01_a.ipynb, cell 0") and "BEGIN SOLUTION" in printed
 
 
-def test_grade_writes_the_csv_and_refuses_a_missing_folder(tmp_path):
-    write_notebook(tmp_path / "class" / "dan.ipynb", code("x = 1"))  # no exercise: no kernel needed
-    out = tmp_path / "verdicts.csv"
-    code_, printed = run("grade", tmp_path / "class", "--out", out, "--timeout", "5")
-    assert code_ == EXIT_OK and printed == f"wrote 1 verdict(s) to {out}: 1 ERROR\n"
-    assert out.read_text(encoding="utf-8").splitlines()[0] == "student,notebook,exercise,verdict,message"
-    assert run("grade", tmp_path / "missing") == (EXIT_USAGE, f"error: {tmp_path / 'missing'} is not a folder\n")
+def test_grade_writes_csvs_and_feedback_and_refuses_a_missing_folder(tmp_path):
+    release = tmp_path / "release"
+    stub = code("def gap(s, d, t):\n    raise NotImplementedError('write this function')\n\n\ncheck_gap_closed(gap)")
+    stub["metadata"]["kdutils_exercise"] = {"exercise": "gap_closed", "function": "gap", "points": 1}
+    write_notebook(release / "05_a.ipynb", stub)
+    write_notebook(tmp_path / "class" / "dan.ipynb", code("x = 1", cell_id="d"))  # no released cell: no kernel
+    out = tmp_path / "grades"
+    code_, printed = run("grade", tmp_path / "class", "--release", release, "--out", out, "--timeout", "5")
+    assert code_ == EXIT_OK and printed == f"wrote 1 verdict(s) and 1 feedback file(s) to {out}: 1 ERROR\n"
+    assert (out / "verdicts.csv").read_text(encoding="utf-8").splitlines()[0] == \
+        "student,notebook,exercise,verdict,message,points,max_points"
+    assert (out / "gradebook.csv").read_text(encoding="utf-8").splitlines() == ["student_id,total,max_total", "dan,0,0"]
+    assert (out / "feedback" / "dan.md").is_file()
+    missing = tmp_path / "missing"
+    assert run("grade", missing, "--release", release) == (
+        EXIT_USAGE, f"error: the submissions folder {missing} is not a folder\n")
+    code_, printed = run("grade", tmp_path / "class", "--release", tmp_path / "class")
+    assert code_ == EXIT_USAGE and "holds no released exercise" in printed
 
 
 ANSWER = markdown("**1.** Double it.\n\n<details><summary>Solution</summary>\n\n```python\nprint(answer * 2)\n```\n"

@@ -242,3 +242,39 @@ def test_the_edition_and_the_grader_need_no_torch():
     # They read notebooks and hint texts only; torch takes seconds to import.
     code = "import sys, kdutils.course.edition, kdutils.course.grade; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_each_stub_cell_records_its_exercise_function_and_points_for_the_grader(monkeypatch):
+    from kdutils.course import points
+
+    monkeypatch.setitem(points.POINTS, "softmax_with_temperature", 7)
+    stub = make_student_notebook(notebook(code(SOLUTION, tags=["solution"])), "03_x.ipynb")["cells"][1]
+    assert stub["metadata"]["kdutils_exercise"] == {"exercise": "softmax_with_temperature", "function": "softmax_t",
+                                                    "points": 7}
+    monkeypatch.delitem(points.POINTS, "softmax_with_temperature")
+    with pytest.raises(StubError, match="has no points: add it to POINTS in kdutils/course/points.py"):
+        make_student_notebook(notebook(code(SOLUTION, tags=["solution"])), "03_x.ipynb")
+
+
+def test_a_solution_cell_must_hand_a_named_function_to_its_check():
+    lambda_call = SOLUTION.replace("check_softmax_with_temperature(softmax_t)",
+                                   "check_softmax_with_temperature(lambda l, T: softmax_t(l, T))")
+    with pytest.raises(StubError, match=r"must end with check_softmax_with_temperature\(<your function's name>\)"):
+        make_student_notebook(notebook(code(lambda_call, tags=["solution"])), "03_x.ipynb")
+
+
+def test_a_change_of_points_alone_rewrites_the_records_and_keeps_the_outputs(tmp_path, monkeypatch):
+    from kdutils.course import points
+
+    (tmp_path / "01_a.ipynb").write_text(json.dumps(notebook(code(SOLUTION, tags=["solution"]))), encoding="utf-8")
+    write_student_edition(tmp_path, run=False)
+    path = tmp_path / "student" / "01_a.ipynb"
+    written = json.loads(path.read_text(encoding="utf-8"))
+    written["cells"][0]["outputs"] = ["as if run"]  # an output of the edition's own run, to be kept
+    path.write_text(json.dumps(written), encoding="utf-8")
+    monkeypatch.setitem(points.POINTS, "softmax_with_temperature", 9)
+    assert edition.differences(tmp_path) == ["01_a.ipynb"]
+    assert write_student_edition(tmp_path, run=True) == [path]  # run=True, yet no kernel: only metadata changed
+    rewritten = json.loads(path.read_text(encoding="utf-8"))
+    assert rewritten["cells"][1]["metadata"]["kdutils_exercise"]["points"] == 9
+    assert rewritten["cells"][0]["outputs"] == ["as if run"] and edition.differences(tmp_path) == []

@@ -91,6 +91,9 @@ def check_ensemble_average(average) -> CheckResult:
                 raise Diagnosis("you averaged the logits, then took the softmax: that is the geometric mean, "
                                 "sharper and dominated by the member with the largest logits. Take each member's "
                                 "softmax first, then average the probabilities.")
+            if same(got, torch.log_softmax(stacked / T, dim=2).mean(dim=0).exp()):
+                raise Diagnosis("you took the geometric mean of the probabilities (the mean of their logs, then "
+                                "exp): its rows do not even sum to 1. Average the probabilities themselves.")
             if same(got, len(members) * expected):
                 raise Diagnosis("each row sums to the number of members: divide the sum by it (take the mean).")
             if T != 1.0 and same(got, average_probabilities(members, 1.0)):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .distillation import WatchedSGD
 from .harness import Diagnosis, close, run_check
+from .step import WatchedSGD
 from .verdicts import CheckResult
 
 __all__ = ["check_epoch_alignment"]

@@ -137,7 +137,17 @@ def _ece_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
                           [0.5, 0.125, 0.125, 0.25]])
     edge_labels = torch.tensor([0, 0, 1, 0, 1, 0, 0, 2, 0, 3])
     return [(probabilities, labels, 10), (probabilities, labels, 15), (probabilities[:37], labels[:37], 7),
-            (edges, edge_labels, 4), (edges, edge_labels, 8)]
+            (edges, edge_labels, 4), (edges, edge_labels, 8), (*_alternating_case(), 5)]
+
+
+def _alternating_case() -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions whose bins (of 5) are in turn all right and all wrong: each bin's gap has the other sign than
+    its neighbours', so merging any two bins (the top two, say) changes the ECE."""
+    confidences = torch.tensor([0.15, 0.15, 0.3, 0.35, 0.5, 0.45, 0.7, 0.65, 0.7, 0.9, 0.85])
+    rest = (1 - confidences) / 9  # the other nine classes share what is left, each below the top one
+    probabilities = torch.cat([confidences[:, None], rest[:, None].expand(-1, 9)], dim=1).double()
+    right = torch.tensor([1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1])
+    return probabilities, torch.where(right.bool(), 0, 1)
 
 
 def _ece_with(confidence: torch.Tensor, correct: torch.Tensor, which: torch.Tensor, bins: int, weighted=True) -> float:
@@ -178,6 +188,14 @@ def check_expected_calibration_error(ece: Callable[[torch.Tensor, torch.Tensor, 
                 raise Diagnosis(f"a confidence exactly on a bin edge went to the bin above it (with {bins} bins, "
                                 f"{1 / bins:g} belongs to the first bin, and 1.0 to the last): bin k holds "
                                 "(k/bins, (k+1)/bins], closed on the right, so use ceil(confidence * bins) - 1.")
+            if close(got, _ece_with(confidence, correct, which.clamp(max=bins - 2), bins), rel=1e-4):
+                raise Diagnosis(f"your top two bins are one: with {bins} bins, bin {bins - 1} holds ("
+                                f"{(bins - 1) / bins:g}, 1] on its own. Is a range one short (range(bins - 1)), or "
+                                "the bin number clamped to bins - 2?")
+            ranks = torch.argsort(torch.argsort(confidence, stable=True), stable=True)
+            if close(got, _ece_with(confidence, correct, ranks * bins // len(labels), bins), rel=1e-4):
+                raise Diagnosis("your bins hold the same number of predictions each (quantile bins): the ECE's bins "
+                                "are of equal width instead, bin k holds the confidences in (k/bins, (k+1)/bins].")
             true_class = probabilities[torch.arange(len(labels)), labels]
             if close(got, _ece_with(true_class, correct, (true_class * bins).ceil().long().clamp(1, bins) - 1,
                                     bins), rel=1e-4):

@@ -1,19 +1,26 @@
-"""The verdict line: what every check prints as its last word and what the grader reads back.
+"""The verdict line: what every check prints as its last word, and the result it returns.
 
 A check prints ``PASSED: <what was checked>`` or ``NOT YET: <diagnosis>``; a diagnosis that starts
-with ``TIMEOUT_MESSAGE`` means the student's function ran out of the check's time.
+with ``TIMEOUT_MESSAGE`` means the student's function ran out of the check's time (the grader
+calls the checks itself and reads the returned ``CheckResult``, never a printed line). ``STUB_MESSAGE`` is
+what the student edition's stub raises (``NotImplementedError``): the one error a check lets through, so
+that a cell not yet written stops at its stub.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NOT_YET", "PASSED", "TIMEOUT_MESSAGE", "CheckResult", "read_verdict"]
+__all__ = ["NOT_YET", "PASSED", "STUB_MESSAGE", "STUB_MESSAGE_START", "TIMEOUT_MESSAGE", "CheckResult"]
 
 PASSED = "PASSED"
 NOT_YET = "NOT YET"
 #: How a time-out diagnosis starts.
 TIMEOUT_MESSAGE = "your function did not finish within"
+#: How the stub's message starts, and the whole message (``exercise``: the check's name without ``check_``).
+STUB_MESSAGE_START = "write this function"
+STUB_MESSAGE = (STUB_MESSAGE_START + ", then run the cell. Stuck? hint('{exercise}') gives a first hint, "
+                "hint('{exercise}', 2) a stronger one.")
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,3 @@ class CheckResult:
 
     def _ipython_display_(self) -> None:
         """Show nothing as a cell's value: the check has printed its verdict already."""
-
-
-def read_verdict(line: str) -> CheckResult | None:
-    """The verdict a printed line states, or ``None`` when the line is not a verdict."""
-    for word, passed in ((PASSED, True), (NOT_YET, False)):
-        if line.startswith(f"{word}: "):
-            return CheckResult(passed, line[len(word) + 2 :])
-    return None
