@@ -23,4 +23,5 @@ POINTS: dict[str, int] = {
     "feature_loss": 2,
     "reverse_kl": 2,
     "ensemble_average": 2,
+    "our_alpha": 2,
 }
