@@ -148,18 +148,28 @@ def t_quantile(p: float, df: int) -> float:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """``b - a`` over runs paired by seed: mean, sample standard deviation (ddof=1), 95% interval."""
+    """``b - a`` over runs paired by seed: mean, sample standard deviation (ddof=1), confidence interval.
+
+    The interval is a 95% one unless ``paired_difference`` was asked for another ``confidence`` (e.g.
+    ``1 - 0.05 / k`` for a Bonferroni adjustment over ``k`` comparisons); the printed form names it.
+    """
 
     mean: float
     std: float
     low: float
     high: float
     n: int
+    confidence: float = 0.95
 
     @property
     def excludes_zero(self) -> bool:
-        """Whether the 95% interval lies entirely on one side of zero."""
+        """Whether the interval lies entirely on one side of zero."""
         return self.low > 0 or self.high < 0
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width: about the smallest true difference these runs can detect."""
+        return (self.high - self.low) / 2
 
     def verdict(self, better: str = "better", worse: str = "worse") -> str:
         """What the interval supports: ``better`` (it lies above zero), ``worse`` (below) or no measurable difference.
@@ -170,7 +180,7 @@ class PairedDifference:
         return better if self.low > 0 else worse if self.high < 0 else "no measurable difference"
 
     def __str__(self) -> str:
-        return f"{self.mean:+.2f} (95% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
+        return f"{self.mean:+.2f} ({100 * self.confidence:.4g}% CI {self.low:+.2f} to {self.high:+.2f}, n = {self.n})"
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> PairedDifference:
@@ -193,7 +203,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
     mean = sum(differences) / n
     std = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
     half_width = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
-    return PairedDifference(mean, std, mean - half_width, mean + half_width, n)
+    return PairedDifference(mean, std, mean - half_width, mean + half_width, n, confidence)
 
 
 def _check_probabilities(name: str, probabilities: torch.Tensor) -> torch.Tensor:
