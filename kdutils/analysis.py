@@ -162,8 +162,13 @@ class PairedDifference:
 
     @property
     def excludes_zero(self) -> bool:
-        """Whether the 95% interval lies entirely on one side of zero."""
+        """Whether the interval lies entirely on one side of zero."""
         return self.low > 0 or self.high < 0
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width: about the smallest true difference these runs can detect."""
+        return (self.high - self.low) / 2
 
     def verdict(self, better: str = "better", worse: str = "worse") -> str:
         """What the interval supports: ``better`` (it lies above zero), ``worse`` (below) or no measurable difference.

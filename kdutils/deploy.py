@@ -7,6 +7,7 @@
 * ``quantize_int8``: int8 quantization of the ``nn.Linear`` layers with ``torchao`` (the successor of
   the deprecated ``torch.ao.quantization``), on a copy of the model.
 * ``measure_latency``: median and spread with ``torch.utils.benchmark``.
+* ``best_time_per_call``: notebook 01's protocol for comparing models: one thread, interleaved rounds, the best.
 * ``pareto_front``: the variants no other variant beats on both cost and accuracy.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "INT8_MODES",
     "Latency",
     "WithPreprocessing",
+    "best_time_per_call",
     "captured_messages",
     "export_model",
     "load_exported",
@@ -222,3 +225,38 @@ def pareto_front(costs, accuracies) -> list[int]:
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (costs[i], -accuracies[i]))
+
+
+# ---- comparing models' speed (notebooks 01 and 04) -------------------------------------------------------------
+
+
+def best_time_per_call(models: dict[str, nn.Module], x: torch.Tensor, number: int, rounds: int = 5,
+                       num_threads: int = 1) -> dict[str, float]:
+    """Seconds per forward pass of each model on ``x``: the best of ``rounds`` interleaved rounds of ``number`` calls.
+
+    The models take turns, round after round, so a busy spell of the machine slows them alike, and the
+    best round is the one least disturbed. PyTorch runs on ``num_threads`` threads (one by default, as
+    on a small server: steadier, and the same hardware for every model); the previous thread count is
+    restored afterwards. Each model is called once first, outside the timing: the first call allocates.
+    """
+    if not models:
+        raise ValueError("give at least one model to time, as {name: model}.")
+    for name, value in (("number", number), ("rounds", rounds), ("num_threads", num_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    best = {name: float("inf") for name in models}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        with torch.inference_mode():  # no autograd bookkeeping, as in deployment
+            for model in models.values():
+                model(x)
+            for _ in range(rounds):
+                for name, model in models.items():
+                    start = time.perf_counter()
+                    for _ in range(number):
+                        model(x)
+                    best[name] = min(best[name], (time.perf_counter() - start) / number)
+    finally:
+        torch.set_num_threads(threads)
+    return best

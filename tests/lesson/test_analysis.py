@@ -171,6 +171,24 @@ def test_paired_difference_pairing_removes_the_seed_effect():
     assert not paired_difference([1.0, 2.0, 3.0], [1.5, 1.5, 3.1]).excludes_zero
 
 
+def test_paired_difference_names_its_confidence_and_widens_for_a_bonferroni_family():
+    a, b = [80.1, 79.6, 80.4, 80.0, 79.8], [81.0, 80.9, 81.1, 80.5, 81.2]
+    usual, adjusted = paired_difference(a, b), paired_difference(a, b, confidence=1 - 0.05 / 4)
+    assert usual.confidence == 0.95 and "(95% CI" in str(usual)
+    assert adjusted.confidence == pytest.approx(0.9875) and "(98.8% CI" in str(adjusted)  # one decimal
+    assert adjusted.mean == pytest.approx(usual.mean) and adjusted.std == pytest.approx(usual.std)
+    # t(0.99375, 4) / t(0.975, 4): the adjusted interval is wider by that ratio, around the same mean
+    ratio = t_quantile(0.99375, 4) / t_quantile(0.975, 4)
+    assert adjusted.half_width == pytest.approx(ratio * usual.half_width, rel=1e-6)
+    assert usual.half_width == pytest.approx(2.776 * usual.std / math.sqrt(5), rel=1e-3)
+    assert usual.low == pytest.approx(usual.mean - usual.half_width)
+
+
+def test_paired_difference_rejects_a_confidence_outside_0_and_1():
+    with pytest.raises(ValueError, match="confidence must lie"):
+        paired_difference([1.0, 2.0], [1.5, 2.5], confidence=95)
+
+
 @pytest.mark.parametrize(("a", "b", "message"), [([1.0], [2.0], "at least 2 pairs"),
                                                  ([1.0, 2.0], [1.0], "pair each run")])
 def test_paired_difference_rejects_bad_input(a, b, message):

@@ -8,6 +8,7 @@ from torch import nn
 from kdutils.deploy import (
     Latency,
     WithPreprocessing,
+    best_time_per_call,
     captured_messages,
     export_model,
     load_exported,
@@ -141,3 +142,51 @@ def test_pareto_front_keeps_only_undominated_points():
     assert pareto_front([1.0], [0.5]) == [0]
     with pytest.raises(ValueError, match="2 costs but 1 accuracies"):
         pareto_front([1, 2], [0.5])
+
+
+class _CallLog(nn.Module):
+    """Records its name in a shared list on every call, and how many threads PyTorch had then."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log = name, log
+
+    def forward(self, x):
+        self.log.append((self.name, torch.get_num_threads(), torch.is_inference_mode_enabled()))
+        return x
+
+
+def test_best_time_per_call_interleaves_rounds_on_one_thread_and_restores_the_thread_count():
+    log = []
+    threads = torch.get_num_threads()
+    times = best_time_per_call({"a": _CallLog("a", log), "b": _CallLog("b", log)}, torch.zeros(2, 3), number=3,
+                               rounds=2)
+    assert set(times) == {"a", "b"} and all(0 < t < float("inf") for t in times.values())
+    names = [name for name, _, _ in log]
+    # one warm-up call each, then per round 3 calls of a followed by 3 of b: the models take turns
+    assert names == ["a", "b"] + (["a"] * 3 + ["b"] * 3) * 2
+    assert all(n == 1 and inference for _, n, inference in log)
+    assert torch.get_num_threads() == threads
+
+
+def test_best_time_per_call_restores_the_thread_count_when_a_model_fails():
+    threads = torch.get_num_threads()
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("broken model")
+
+    with pytest.raises(RuntimeError, match="broken model"):
+        best_time_per_call({"broken": Broken()}, torch.zeros(1, 3), number=1)
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(("models", "kwargs", "message"), [
+    ({}, {"number": 1}, "at least one model"),
+    ({"m": nn.Identity()}, {"number": 0}, "number must be"),
+    ({"m": nn.Identity()}, {"number": 1, "rounds": 0}, "rounds must be"),
+    ({"m": nn.Identity()}, {"number": 1, "num_threads": True}, "num_threads must be"),
+])
+def test_best_time_per_call_rejects_bad_arguments(models, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        best_time_per_call(models, torch.zeros(1, 3), **kwargs)
