@@ -120,6 +120,9 @@ def comparable(outputs: list) -> list:
     kept = [nbformat.from_dict(copy.deepcopy(output)) for output in outputs
             if not (output.get("metadata") or {}).get(NOTICE_MARK)
             and WIDGET not in (output.get("data") or {})]
+    for output in kept:  # a notebook file read as plain JSON stores a stream's text as a list of lines
+        if isinstance(output.get("text"), list):
+            output.text = "".join(output.text)
     return coalesce_streams(kept)
 
 

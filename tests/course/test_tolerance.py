@@ -154,3 +154,10 @@ def test_nbval_fails_a_planted_regression_and_changed_words_off_the_reference_ma
     assert "not within tolerance: output 1 (text): 89.85 became 86.1" in result.stdout
     assert "not within tolerance: output 1 (text): the words differ" in result.stdout
     assert "2 failed, 2 passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_comparable_accepts_stream_text_stored_as_a_list_of_lines():
+    # How a .ipynb file stores it, and how `python -m kdutils.course compare` reads it (plain JSON).
+    outputs = [{"output_type": "stream", "name": "stdout", "text": ["teacher: ", "89.85%\n"]}]
+    [joined] = comparable(outputs)
+    assert joined.text == "teacher: 89.85%\n"
