@@ -30,7 +30,8 @@ Like the instructor notebooks, each student notebook is then executed top to bot
 output, as a student receives them; nbval runs them too and expects them to raise. Each student
 notebook records the SHA-256 of the instructor notebook it was made from, so re-executing an
 instructor notebook (new outputs, same sources) makes its student edition stale too, and the next
-run executes it again. ``--check`` compares what the generator decides (cells, sources,
+run executes it again; a change of the instructor notebook's prose or metadata alone (its code cells,
+their outputs and counts unchanged: ``code_sha256``) rewrites the student notebook and keeps its outputs. ``--check`` compares what the generator decides (cells, sources,
 tags, that hash), not the student's own outputs.
 
     python -m kdutils.course edition            # write and execute the student notebooks that changed
@@ -159,14 +160,23 @@ def _without_answers(source: str, where: str) -> str:
         raise StubError(f"{where}: {error}") from None
 
 
+def code_sha256(notebook: dict) -> str:
+    """A hash of what a run of the notebook depends on and shows: its code cells' sources, outputs and counts."""
+    code = [(cell_source(c), c.get("outputs", []), c.get("execution_count"))
+            for c in notebook["cells"] if c["cell_type"] == "code"]
+    return hashlib.sha256(json.dumps(code, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def make_student_notebook(notebook: dict, name: str, instructor_sha256: str | None = None) -> dict:
     """The student edition of one notebook (a new dict; ``notebook`` is not changed).
 
-    ``instructor_sha256``, the hash of the instructor notebook's file, is stored in the metadata.
+    ``instructor_sha256``, the hash of the instructor notebook's file, is stored in the metadata, with the
+    hash of its code cells (``code_sha256``).
     """
     student = copy.deepcopy(notebook)
     if instructor_sha256 is not None:
-        student.setdefault("metadata", {})[METADATA_KEY] = {"instructor_sha256": instructor_sha256}
+        student.setdefault("metadata", {})[METADATA_KEY] = {"instructor_sha256": instructor_sha256,
+                                                            "code_sha256": code_sha256(notebook)}
     cells = []
     for index, cell in enumerate(student["cells"]):
         tags = cell.get("metadata", {}).get("tags", [])
@@ -234,6 +244,36 @@ def _with_records_of(current: str, generated: str) -> str:
     return dumps(notebook)
 
 
+def _origin(content: str) -> dict:
+    return json.loads(content).get("metadata", {}).get(METADATA_KEY) or {}
+
+
+def _code_cells(content: str) -> list:
+    return [(cell_source(c), c.get("metadata", {}).get("tags", []))
+            for c in json.loads(content)["cells"] if c["cell_type"] == "code"]
+
+
+def _same_run(current: str, generated: str) -> bool:
+    """Whether ``current`` already holds the outputs a run of ``generated`` would give: the same code cells,
+    made from an instructor notebook whose code and outputs have not changed (only its prose or metadata may)."""
+    try:
+        before, after = _origin(current), _origin(generated)
+        same_instructor = before.get("instructor_sha256") == after.get("instructor_sha256")
+        same_code = before.get("code_sha256") is not None and before.get("code_sha256") == after.get("code_sha256")
+        return (same_instructor or same_code) and _code_cells(current) == _code_cells(generated)
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return False  # not a notebook (edited by hand, truncated): run it again
+
+
+def _with_outputs_of(current: str, generated: str) -> str:
+    """The notebook ``generated`` with the code cells' outputs and counts of ``current``, cell by cell."""
+    notebook = json.loads(generated)
+    ran = [c for c in json.loads(current)["cells"] if c["cell_type"] == "code"]
+    for cell, old in zip((c for c in notebook["cells"] if c["cell_type"] == "code"), ran, strict=True):
+        cell["outputs"], cell["execution_count"] = old.get("outputs", []), old.get("execution_count")
+    return dumps(notebook)
+
+
 def _execute(content: str, folder: Path) -> str:
     """Run a notebook top to bottom in a fresh kernel, all but its stubs.
 
@@ -260,6 +300,8 @@ def write_student_edition(notebooks: Path = NOTEBOOKS, run: bool = True) -> list
         if current is None or _structure(current) != _structure(content):
             if current is not None and _without_records(_structure(current)) == _without_records(_structure(content)):
                 content = _with_records_of(current, content)  # only the points changed: no need to run it again
+            elif current is not None and _same_run(current, content):
+                content = _with_outputs_of(current, content)  # only prose or metadata changed: the run stands
             elif run:
                 content = _execute(content, folder)
             with atomic_write(path) as tmp:  # a reader never sees half a notebook

@@ -278,3 +278,26 @@ def test_a_change_of_points_alone_rewrites_the_records_and_keeps_the_outputs(tmp
     rewritten = json.loads(path.read_text(encoding="utf-8"))
     assert rewritten["cells"][1]["metadata"]["kdutils_exercise"]["points"] == 9
     assert rewritten["cells"][0]["outputs"] == ["as if run"] and edition.differences(tmp_path) == []
+
+
+def test_a_change_of_prose_alone_keeps_the_student_runs_outputs_and_a_change_of_outputs_does_not(tmp_path):
+    story = code("print(accuracy)", outputs=[{"output_type": "stream", "name": "stdout", "text": ["89.88%\n"]}])
+    prose = {"cell_type": "markdown", "id": "prose", "metadata": {}, "source": ["The teacher scores 89.88%."]}
+    instructor = tmp_path / "01_a.ipynb"
+    instructor.write_text(json.dumps(notebook(prose, story, code(SOLUTION, tags=["solution"]))), encoding="utf-8")
+    write_student_edition(tmp_path, run=False)
+    path = tmp_path / "student" / "01_a.ipynb"
+    written = json.loads(path.read_text(encoding="utf-8"))
+    written["cells"][2]["outputs"] = ["as if run"]  # the story cell, as the edition's own run left it
+    path.write_text(json.dumps(written), encoding="utf-8")
+    prose["source"] = ["The teacher scores 89.88% on test."]
+    instructor.write_text(json.dumps(notebook(prose, story, code(SOLUTION, tags=["solution"]))), encoding="utf-8")
+    assert edition.differences(tmp_path) == ["01_a.ipynb"]
+    assert write_student_edition(tmp_path, run=True) == [path]  # run=True, yet no kernel: the code did not change
+    rewritten = json.loads(path.read_text(encoding="utf-8"))
+    assert "on test" in "".join(rewritten["cells"][1]["source"]) and rewritten["cells"][2]["outputs"] == ["as if run"]
+    assert edition.differences(tmp_path) == []
+    story["outputs"][0]["text"] = ["89.81%\n"]  # the instructor notebook re-executed: its run changed
+    instructor.write_text(json.dumps(notebook(prose, story, code(SOLUTION, tags=["solution"]))), encoding="utf-8")
+    write_student_edition(tmp_path, run=False)
+    assert json.loads(path.read_text(encoding="utf-8"))["cells"][2]["outputs"] != ["as if run"]
