@@ -1096,3 +1096,27 @@ def test_quantile_bins_and_a_geometric_mean_of_probabilities_are_named():
 
     assert_diagnoses(check_expected_calibration_error(quantile_ece), "quantile bins")
     assert_diagnoses(check_ensemble_average(geometric), "geometric mean")
+
+
+def _epoch_with(before_batches=lambda student: None, reorder=lambda order, y: order):
+    def epoch(student, optimizer, x, y, teacher_logits, batch_size, generator, loss_fn):
+        before_batches(student)
+        order = reorder(torch.randperm(len(y), generator=generator), y)
+        for begin in range(0, len(y), batch_size):
+            idx = order[begin:begin + batch_size]
+            loss = loss_fn(student(x[idx]), y[idx], teacher_logits[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return epoch
+
+
+def test_the_epoch_check_names_a_student_left_in_eval_mode_and_batches_grouped_by_class():
+    from kdutils.exercises import check_epoch_alignment
+
+    assert check_epoch_alignment(_epoch_with()).passed
+    assert check_epoch_alignment(_epoch_with(before_batches=lambda s: s.train())).passed
+    left_in_eval = check_epoch_alignment(_epoch_with(before_batches=lambda s: s.eval()))
+    assert not left_in_eval.passed and "eval() mode" in left_in_eval.message
+    grouped = check_epoch_alignment(_epoch_with(reorder=lambda order, y: order[torch.argsort(y[order], stable=True)]))
+    assert not grouped.passed and "grouped by class" in grouped.message

@@ -57,6 +57,7 @@ def check_epoch_alignment(
         teacher_logits[:, 0] = torch.arange(n, dtype=torch.float32)  # column 0 tells which example it is
         seen: list[list[int]] = []
         problems: set[str] = set()
+        student = _RowStudent()  # in training mode, as the epoch receives it
 
         def spy_loss(student_logits, labels, teacher_logits, T=4.0, alpha=0.9):  # distillation_loss's names
             shapes = [tuple(getattr(a, "shape", ())) for a in (student_logits, labels, teacher_logits)]
@@ -71,9 +72,10 @@ def check_epoch_alignment(
                 problems.add("labels")
             if teacher_logits.requires_grad:
                 problems.add("grad")
+            if not student.training:
+                problems.add("eval")
             return student_logits[:, 1].mean()
 
-        student = _RowStudent()
         student.offset.grad = torch.tensor(stale)  # left from before the epoch: each batch must clear it first
         optimizer = WatchedSGD(student.parameters(), lr=lr)
         call(epoch, student, optimizer, x, y, teacher_logits, batch_size, torch.Generator().manual_seed(seed),
@@ -92,6 +94,10 @@ def check_epoch_alignment(
             raise Diagnosis("the labels are out of step with the images: slice them with the same indices.")
         if "grad" in problems:
             raise Diagnosis("the teacher's logits carry a gradient: compute the cache under torch.no_grad().")
+        if "eval" in problems:
+            raise Diagnosis("the student was in eval() mode while it trained: leave it in training mode (or call "
+                            "student.train() before the batches); in eval() mode dropout and batch norm stop "
+                            "acting as they should during training.")
         if sorted(rows) != list(range(n)):
             raise Diagnosis(f"one epoch must visit each of the {n} examples exactly once; yours visited "
                             f"{len(rows)} rows, {len(set(rows))} distinct.")
@@ -102,6 +108,10 @@ def check_epoch_alignment(
                             f"{expected_sizes} examples; yours held {sizes}. Use the batch_size you were given.")
         if rows == list(range(n)):
             raise Diagnosis("your epoch does not shuffle: draw the order with torch.randperm(n, generator=generator).")
+        labels_in_order = [row % 10 for row in rows]  # y = row % 10
+        if labels_in_order == sorted(labels_in_order):
+            raise Diagnosis("your batches are grouped by class (the shuffled order was sorted by label): each batch "
+                            "should mix the classes. Use the shuffled order as it is.")
         again, *_ = run(call, 0)
         if again != seen:
             raise Diagnosis("two epochs with the same seed gave different orders: draw the order from the "
