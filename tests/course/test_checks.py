@@ -1120,3 +1120,24 @@ def test_the_epoch_check_names_a_student_left_in_eval_mode_and_batches_grouped_b
     assert not left_in_eval.passed and "eval() mode" in left_in_eval.message
     grouped = check_epoch_alignment(_epoch_with(reorder=lambda order, y: order[torch.argsort(y[order], stable=True)]))
     assert not grouped.passed and "grouped by class" in grouped.message
+
+
+def test_the_step_check_names_a_loss_returned_from_after_the_step():
+    from kdutils.exercises import check_distillation_step
+
+    def step(student, teacher, optimizer, images, labels, T, alpha, after=False):
+        teacher.eval()
+        with torch.no_grad():
+            teacher_logits = teacher(images)
+        loss = losses.distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if after:
+            return losses.distillation_loss(student(images), labels, teacher_logits, T=T, alpha=alpha)
+        return loss
+
+    assert check_distillation_step(step).passed
+    assert check_distillation_step(lambda *args: step(*args).item()).passed  # a number is fine
+    late = check_distillation_step(lambda *args: step(*args, after=True))
+    assert not late.passed and "after optimizer.step()" in late.message

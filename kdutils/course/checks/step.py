@@ -10,6 +10,8 @@ by the check, not in attributes the student's function could rewrite.
 
 from __future__ import annotations
 
+import math
+
 import copy
 from collections.abc import Callable
 
@@ -153,6 +155,23 @@ def _wrong_loss(params, initial, net, images, labels, teacher_logits, T, alpha) 
     return None
 
 
+def _check_returned_loss(returned, net, images, labels, teacher_logits, T: float, alpha: float) -> None:
+    """A step that returns its loss must return this batch's loss before the step (the one it backpropagated)."""
+    if returned is None:
+        return
+    try:
+        value = float(returned.detach() if isinstance(returned, torch.Tensor) else returned)
+    except (TypeError, ValueError, RuntimeError):
+        raise Diagnosis(f"your step returned {type(returned).__name__}: return the loss (a number or a 0-d "
+                        "tensor) that you called backward() on.") from None
+    with torch.no_grad():
+        before = float(distillation_loss(net(images), labels, teacher_logits, T=T, alpha=alpha))
+    if not math.isclose(value, before, rel_tol=1e-4, abs_tol=1e-6):
+        raise Diagnosis(f"the weights are right, but the loss you returned ({value:.6g}) is not this batch's loss "
+                        f"before the step ({before:.6g}): return the loss you called backward() on, not one "
+                        "computed after optimizer.step().")
+
+
 def _one_step_checked(call: Callable, step: Callable, T: float, alpha: float) -> None:
     """Run the student's step once on watched models at ``T`` and ``alpha``; raise the first mistake found."""
     torch.manual_seed(0)
@@ -168,7 +187,7 @@ def _one_step_checked(call: Callable, step: Callable, T: float, alpha: float) ->
     stale = [torch.ones_like(p) for p in params]  # from an earlier step: zero_grad must clear them
     for p, s in zip(params, stale):
         p.grad = s.clone()
-    call(step, student, teacher, optimizer, images, labels, T, alpha)
+    returned = call(step, student, teacher, optimizer, images, labels, T, alpha)
 
     _watch_the_models(teacher_calls, student_calls, teacher_params, student)
     if optimizer.steps == 0:
@@ -184,6 +203,7 @@ def _one_step_checked(call: Callable, step: Callable, T: float, alpha: float) ->
         teacher_logits = teacher.eval().net(images)
     new = _gradient(net, lambda z: distillation_loss(z, labels, teacher_logits, T=T, alpha=alpha), images)
     if _moved_by(params, initial, new, atol=1e-6):
+        _check_returned_loss(returned, net, images, labels, teacher_logits, T, alpha)
         return
     found = (_wrong_order(params, initial, new, stale)
              or _wrong_loss(params, initial, net, images, labels, teacher_logits, T, alpha))
