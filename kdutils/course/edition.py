@@ -31,7 +31,8 @@ output, as a student receives them; nbval runs them too and expects them to rais
 notebook records the SHA-256 of the instructor notebook it was made from, so re-executing an
 instructor notebook (new outputs, same sources) makes its student edition stale too, and the next
 run executes it again; a change of the instructor notebook's prose or metadata alone (its code cells,
-their outputs and counts unchanged: ``code_sha256``) rewrites the student notebook and keeps its outputs. ``--check`` compares what the generator decides (cells, sources,
+their outputs and counts unchanged: ``code_sha256``) rewrites the student notebook and keeps its outputs.
+``--check`` compares what the generator decides (cells, sources,
 tags, that hash), not the student's own outputs.
 
     python -m kdutils.course edition            # write and execute the student notebooks that changed

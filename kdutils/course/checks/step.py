@@ -10,9 +10,8 @@ by the check, not in attributes the student's function could rewrite.
 
 from __future__ import annotations
 
-import math
-
 import copy
+import math
 from collections.abc import Callable
 
 import torch
