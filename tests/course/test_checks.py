@@ -1141,3 +1141,14 @@ def test_the_step_check_names_a_loss_returned_from_after_the_step():
     assert check_distillation_step(lambda *args: step(*args).item()).passed  # a number is fine
     late = check_distillation_step(lambda *args: step(*args, after=True))
     assert not late.passed and "after optimizer.step()" in late.message
+
+
+def test_the_softmax_check_names_half_precision_instead_of_rows_that_do_not_sum_to_one():
+    from kdutils.exercises import check_softmax_with_temperature
+
+    def softmax_half(logits, T):
+        e = (logits / T - (logits / T).max(dim=-1, keepdim=True).values).exp()
+        return (e / e.sum(dim=-1, keepdim=True)).half()
+
+    result = check_softmax_with_temperature(softmax_half)
+    assert not result.passed and "float16" in result.message and "sum to 1" not in result.message

@@ -42,6 +42,10 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                 raise Diagnosis(f"return one probability per logit, shape {tuple(logits.shape)}, got "
                                 f"{tuple(got.shape)}.")
             check_finite(got, f"logits between {logits.min():.1f} and {logits.max():.1f} at T = {T}")
+            if got.dtype in (torch.float16, torch.bfloat16):
+                raise Diagnosis(f"your probabilities are {str(got.dtype).removeprefix('torch.')}, whose rounding "
+                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
+                                "dtype (float32 here).")
             z = logits.double()
             expected = torch.softmax(z / T, dim=-1)
             if same(got, expected, atol=1e-6):
