@@ -37,15 +37,16 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
         cases += [(5 * torch.randn(6, 5, generator=generator), T) for T in (2.5, 3)]
         cases += [(2 * torch.randn(2, 3, 5, generator=generator), 2.0)]  # notebook 10's (batch, position, vocabulary)
         for logits, T in cases:
-            got = to_tensor(call(softmax_t, logits.clone(), T), "the result")
+            answer = call(softmax_t, logits.clone(), T)
+            if isinstance(answer, torch.Tensor) and answer.dtype in (torch.float16, torch.bfloat16):
+                raise Diagnosis(f"your probabilities are {str(answer.dtype).removeprefix('torch.')}, whose rounding "
+                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
+                                "dtype (float32 here).")
+            got = to_tensor(answer, "the result")
             if got.shape != logits.shape:
                 raise Diagnosis(f"return one probability per logit, shape {tuple(logits.shape)}, got "
                                 f"{tuple(got.shape)}.")
             check_finite(got, f"logits between {logits.min():.1f} and {logits.max():.1f} at T = {T}")
-            if got.dtype in (torch.float16, torch.bfloat16):
-                raise Diagnosis(f"your probabilities are {str(got.dtype).removeprefix('torch.')}, whose rounding "
-                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
-                                "dtype (float32 here).")
             z = logits.double()
             expected = torch.softmax(z / T, dim=-1)
             if same(got, expected, atol=1e-6):
@@ -86,7 +87,12 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                      "a row far below the largest logit of the whole tensor underflows to 0 / 0, so one maximum "
                      "for the whole tensor is not enough")]
         for logits, T, why in extremes:
-            got = to_tensor(call(softmax_t, logits.clone(), T), "the result")
+            answer = call(softmax_t, logits.clone(), T)
+            if isinstance(answer, torch.Tensor) and answer.dtype in (torch.float16, torch.bfloat16):
+                raise Diagnosis(f"your probabilities are {str(answer.dtype).removeprefix('torch.')}, whose rounding "
+                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
+                                "dtype (float32 here).")
+            got = to_tensor(answer, "the result")
             expected = torch.softmax(logits.double() / T, dim=-1)
             if got.shape == logits.shape and bool(torch.isfinite(got).all()) and same(got, expected, 1e-6):
                 continue
