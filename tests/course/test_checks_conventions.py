@@ -118,10 +118,12 @@ def test_a_wrong_kind_of_result_is_named():
 
 
 def test_the_stub_goes_through_and_there_are_hints(capsys):
-    def stub(*case):
-        raise NotImplementedError("write our_alpha")
+    from kdutils.course.checks.verdicts import STUB_MESSAGE
 
-    with pytest.raises(NotImplementedError, match="write our_alpha"):
+    def stub(*case):
+        raise NotImplementedError(STUB_MESSAGE.format(exercise="our_alpha"))
+
+    with pytest.raises(NotImplementedError, match="write this function"):
         check_our_alpha(stub)
     hint("our_alpha", 2)
     assert "per T**2 * KL" in capsys.readouterr().out
