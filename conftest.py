@@ -13,8 +13,8 @@ from __future__ import annotations
 
 def pytest_configure(config):
     # pytest 8.3 (requirements.txt's floor) puts its own threading.excepthook in place for each phase of a
-    # test (setup, call), a new one each time; the grader's guard records that hook in a fixture (tests/course/test_guard.py)
-    # and would take the change between phases for a notebook's tampering.
+    # test (setup, call), a new one each time; the grader's guard records that hook in a fixture
+    # (tests/course/test_guard.py) and would take the change between phases for a notebook's tampering.
     config.pluginmanager.set_blocked("threadexception")
     if not getattr(config.option, "nbval", False):
         return
