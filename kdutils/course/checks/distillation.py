@@ -25,6 +25,15 @@ __all__ = ["LOSS_FAULTS", "check_distillation_loss", "check_softmax_with_tempera
            "reference", "value_and_gradient"]
 
 
+def _probabilities(answer) -> torch.Tensor:
+    """The student's softmax as float64; half precision is named, since its rounding hides every other fault."""
+    if isinstance(answer, torch.Tensor) and answer.dtype in (torch.float16, torch.bfloat16):
+        raise Diagnosis(f"your probabilities are {str(answer.dtype).removeprefix('torch.')}, whose rounding "
+                        "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
+                        "dtype (float32 here).")
+    return to_tensor(answer, "the result")
+
+
 def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], torch.Tensor]) -> CheckResult:
     """``softmax_t(logits, T)`` must return ``softmax(logits / T)`` over the classes (the last dimension).
 
@@ -37,12 +46,7 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
         cases += [(5 * torch.randn(6, 5, generator=generator), T) for T in (2.5, 3)]
         cases += [(2 * torch.randn(2, 3, 5, generator=generator), 2.0)]  # notebook 10's (batch, position, vocabulary)
         for logits, T in cases:
-            answer = call(softmax_t, logits.clone(), T)
-            if isinstance(answer, torch.Tensor) and answer.dtype in (torch.float16, torch.bfloat16):
-                raise Diagnosis(f"your probabilities are {str(answer.dtype).removeprefix('torch.')}, whose rounding "
-                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
-                                "dtype (float32 here).")
-            got = to_tensor(answer, "the result")
+            got = _probabilities(call(softmax_t, logits.clone(), T))
             if got.shape != logits.shape:
                 raise Diagnosis(f"return one probability per logit, shape {tuple(logits.shape)}, got "
                                 f"{tuple(got.shape)}.")
@@ -87,12 +91,7 @@ def check_softmax_with_temperature(softmax_t: Callable[[torch.Tensor, float], to
                      "a row far below the largest logit of the whole tensor underflows to 0 / 0, so one maximum "
                      "for the whole tensor is not enough")]
         for logits, T, why in extremes:
-            answer = call(softmax_t, logits.clone(), T)
-            if isinstance(answer, torch.Tensor) and answer.dtype in (torch.float16, torch.bfloat16):
-                raise Diagnosis(f"your probabilities are {str(answer.dtype).removeprefix('torch.')}, whose rounding "
-                                "(about 1e-3) is too coarse to compare: compute and return them in the logits' "
-                                "dtype (float32 here).")
-            got = to_tensor(answer, "the result")
+            got = _probabilities(call(softmax_t, logits.clone(), T))
             expected = torch.softmax(logits.double() / T, dim=-1)
             if got.shape == logits.shape and bool(torch.isfinite(got).all()) and same(got, expected, 1e-6):
                 continue

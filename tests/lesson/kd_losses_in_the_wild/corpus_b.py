@@ -17,34 +17,23 @@ was checked numerically against that rebuild and against gradient and NaN tests.
 None of these functions duplicates one of the 71 in the first corpus (corpus_a.py); where a
 project appears in both, the function or version here is a different one.
 """
-from dataclasses import dataclass, field
-
 from . import fns_b_nlp as N
 from . import fns_b_tools as K
 from . import fns_b_vision as V
+from .corpus_a import (  # noqa: F401 - the record type and helpers of the first corpus, shared
+    A_HARD,
+    A_SOFT,
+    CE_PLUS,
+    FIELDS,
+    MAIN_FIELDS,
+    SOFT_ONLY,
+    WildLoss,
+    _e,
+    _kd,
+    is_right,
+)
 
-FIELDS = ("direction", "t_squared", "reduction", "alpha_on", "hard_term", "student_softened",
-          "teacher_softened", "trains_student", "nan_on_ordinary_input")
-MAIN_FIELDS = FIELDS[:4]
-
-
-@dataclass(frozen=True)
-class WildLoss:
-    name: str
-    fn: object
-    source: str
-    description: str
-    mapping: str
-    expected: dict
-    ref: dict = field(default_factory=dict)
-
-
-# combine shorthands (how the soft term and the hard cross-entropy are put together)
-A_SOFT = "a*soft+(1-a)*ce"
-A_HARD = "a*ce+(1-a)*soft"
-CE_PLUS = "ce+a*soft"
 SOFT_PLUS_ACE = "soft+a*ce"
-SOFT_ONLY = "soft"
 A_TIMES_SOFT = "a*soft"
 
 
@@ -56,19 +45,6 @@ def hard_fixed(weight):
 def fixed(w_soft, w_hard):
     """w_soft * soft + w_hard * ce with alpha unused."""
     return ("fixed", w_soft, w_hard)
-
-
-def _e(name, fn, source, description, mapping, ref, **expected):
-    if not expected.get("raises"):
-        expected.setdefault("trains_student", True)
-        expected.setdefault("nan_on_ordinary_input", False)
-    return WildLoss(name, fn, source, description, mapping, expected, ref)
-
-
-def _kd(direction, t_squared, reduction, alpha_on, hard_term, s=True, t=True, **more):
-    """The common case: both sides softened unless said otherwise."""
-    return dict(direction=direction, t_squared=t_squared, reduction=reduction, alpha_on=alpha_on,
-                hard_term=hard_term, student_softened=s, teacher_softened=t, **more)
 
 
 TB = "airaria/TextBrewer src/textbrewer/losses.py @ 3496f3e + distiller_general.py @ 000f4af + configurations.py"
@@ -406,12 +382,6 @@ def by_name(name):
         if entry.name == name:
             return entry
     raise KeyError(f"no corpus entry {name!r}; known: {', '.join(e.name for e in ENTRIES)}")
-
-
-def is_right(expected_value, answer):
-    """True if ``answer`` is the expected value or one of the accepted values."""
-    accepted = expected_value if isinstance(expected_value, tuple) else (expected_value,)
-    return answer in accepted
 
 
 def scored_entries(entries=None):
