@@ -56,3 +56,21 @@ def pytest_report_header(config):
         return f"notebooks: reference machine ({where}): outputs compared exactly, claims strict"
     return f"notebooks: not the reference machine ({where}): numbers compared within tolerances, claims as notices"
 
+
+
+_notebook_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    # Each cell of a notebook is one test item: add up the cells' times per notebook for the summary below.
+    if report.nodeid.split("::")[0].endswith(".ipynb"):
+        notebook = report.nodeid.split("::")[0]
+        _notebook_seconds[notebook] = _notebook_seconds.get(notebook, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _notebook_seconds:
+        return
+    terminalreporter.write_sep("-", "seconds per notebook (its cells run in one kernel; on a busy machine, more)")
+    for notebook, seconds in _notebook_seconds.items():
+        terminalreporter.write_line(f"{seconds:7.0f} s  {notebook}")
