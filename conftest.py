@@ -57,15 +57,14 @@ def pytest_report_header(config):
     return f"notebooks: not the reference machine ({where}): numbers compared within tolerances, claims as notices"
 
 
-
 _notebook_seconds: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report):
     # Each cell of a notebook is one test item: add up the cells' times per notebook for the summary below.
-    if report.nodeid.split("::")[0].endswith(".ipynb"):
-        notebook = report.nodeid.split("::")[0]
-        _notebook_seconds[notebook] = _notebook_seconds.get(notebook, 0.0) + report.duration
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _notebook_seconds[path] = _notebook_seconds.get(path, 0.0) + report.duration
 
 
 def pytest_terminal_summary(terminalreporter):
