@@ -267,11 +267,19 @@ def _same_run(current: str, generated: str) -> bool:
 
 
 def _with_outputs_of(current: str, generated: str) -> str:
-    """The notebook ``generated`` with the code cells' outputs and counts of ``current``, cell by cell."""
-    notebook = json.loads(generated)
-    ran = [c for c in json.loads(current)["cells"] if c["cell_type"] == "code"]
+    """The notebook ``generated`` with the code cells' outputs and counts of ``current``, cell by cell.
+
+    The widget state goes with the outputs: a progress bar's output names a widget model of the run that
+    drew it, so the instructor notebook's state would leave the student's bars without their models.
+    """
+    notebook, kept = json.loads(generated), json.loads(current)
+    ran = [c for c in kept["cells"] if c["cell_type"] == "code"]
     for cell, old in zip((c for c in notebook["cells"] if c["cell_type"] == "code"), ran, strict=True):
         cell["outputs"], cell["execution_count"] = old.get("outputs", []), old.get("execution_count")
+    metadata = notebook.setdefault("metadata", {})
+    metadata.pop("widgets", None)
+    if "widgets" in kept.get("metadata", {}):
+        metadata["widgets"] = kept["metadata"]["widgets"]
     return dumps(notebook)
 
 

@@ -301,3 +301,35 @@ def test_a_change_of_prose_alone_keeps_the_student_runs_outputs_and_a_change_of_
     instructor.write_text(json.dumps(notebook(prose, story, code(SOLUTION, tags=["solution"]))), encoding="utf-8")
     write_student_edition(tmp_path, run=False)
     assert json.loads(path.read_text(encoding="utf-8"))["cells"][2]["outputs"] != ["as if run"]
+
+
+def test_a_change_of_prose_alone_keeps_the_widget_state_of_the_student_run_whose_outputs_it_keeps(tmp_path):
+    bar = {"output_type": "display_data", "metadata": {},
+           "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "student-bar", "version_major": 2,
+                                                                 "version_minor": 0}, "text/plain": ["100%"]}}
+
+    def state(model_id):
+        return {"application/vnd.jupyter.widget-state+json": {"state": {model_id: {"model_name": "HBoxModel"}},
+                                                              "version_major": 2, "version_minor": 0}}
+
+    prose = {"cell_type": "markdown", "id": "prose", "metadata": {}, "source": ["Training."]}
+    instructor = tmp_path / "01_a.ipynb"
+
+    def write_instructor():
+        content = notebook(prose, code("train()"), code(SOLUTION, tags=["solution"]))
+        content["metadata"]["widgets"] = state("instructor-bar")  # the instructor's own run drew its own bars
+        instructor.write_text(json.dumps(content), encoding="utf-8")
+
+    write_instructor()
+    write_student_edition(tmp_path, run=False)
+    path = tmp_path / "student" / "01_a.ipynb"
+    written = json.loads(path.read_text(encoding="utf-8"))
+    written["cells"][2]["outputs"] = [bar]  # as the edition's own run left it, with its own widget model
+    written["metadata"]["widgets"] = state("student-bar")
+    path.write_text(json.dumps(written), encoding="utf-8")
+    prose["source"] = ["Training, in one pass."]
+    write_instructor()
+    assert write_student_edition(tmp_path, run=True) == [path]  # prose only: the outputs are kept
+    rewritten = json.loads(path.read_text(encoding="utf-8"))
+    assert rewritten["cells"][2]["outputs"] == [bar]
+    assert rewritten["metadata"]["widgets"] == state("student-bar")
