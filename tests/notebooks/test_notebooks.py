@@ -159,3 +159,15 @@ def test_saved_progress_bars_read_as_they_ended_where_widgets_do_not_render(path
             text = "".join(output.get("data", {}).get("text/plain", "")) if WIDGET in output.get("data", {}) else ""
             assert not text.strip().startswith(("0%", "  0%")) and "|  0%|" not in text and ":   0%|" not in text, (
                 f"{path.name}: a stored progress bar reads {text!r}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: "/".join(p.parts[-2:]))
+def test_each_stored_progress_bar_has_its_widget_model_in_the_notebook(path):
+    """JupyterLab draws a stored widget from the saved widget state; a model missing there shows an error box."""
+    notebook = load(path)
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    shown = [output["data"][WIDGET]["model_id"] for cell in code_cells(notebook)
+             for output in cell.get("outputs", []) if WIDGET in output.get("data", {})]
+    missing = [model for model in shown if model not in models]
+    assert not missing, f"{path.name}: stored widgets whose models the notebook does not hold: {missing}"
