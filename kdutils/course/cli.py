@@ -188,6 +188,7 @@ def _rerun(args, out, err) -> int:
 
 
 def _compare(args, out, err) -> int:
+    from .rerun import sanitizer
     from .tolerance import RUN_ONLY, compare_notebooks
 
     try:
@@ -195,7 +196,7 @@ def _compare(args, out, err) -> int:
     except (OSError, ValueError) as error:
         print(f"error: cannot read the notebooks ({error})", file=err)
         return EXIT_USAGE
-    rows = compare_notebooks(committed, run)
+    rows = compare_notebooks(committed, run, sanitizer())  # run times and addresses, as nbval replaces them
     print(f"{'cell':>4}  {'tolerance':24} {'words':6} {'max abs':>9} {'max rel':>8}  verdict", file=out)
     for row in rows:
         shown = row.tolerance if row.tolerance == RUN_ONLY else f"abs {row.tolerance.abs:g}, rel {row.tolerance.rel:g}"

@@ -158,8 +158,15 @@ def _joined(text) -> str:
     return "".join(text) if isinstance(text, list) else text
 
 
-def deviations(committed_cell: dict, new_cell: dict) -> tuple[bool, float, float]:
-    """(same words, largest absolute change, largest relative change) of a cell's numbers between two runs."""
+def _unchanged(text: str) -> str:
+    return text
+
+
+def deviations(committed_cell: dict, new_cell: dict, sanitize=_unchanged) -> tuple[bool, float, float]:
+    """(same words, largest absolute change, largest relative change) of a cell's numbers between two runs.
+
+    ``sanitize`` is applied to both texts first, as nbval applies its sanitize file (run times, addresses).
+    """
     same_words, largest_abs, largest_rel = True, 0.0, 0.0
     stored, fresh = comparable(committed_cell.get("outputs", [])), comparable(new_cell.get("outputs", []))
     if len(stored) != len(fresh):
@@ -168,8 +175,8 @@ def deviations(committed_cell: dict, new_cell: dict) -> tuple[bool, float, float
         texts_a = [a.get("text", "")] + [(a.get("data") or {}).get(f, "") for f in TEXT_FIELDS]
         texts_b = [b.get("text", "")] + [(b.get("data") or {}).get(f, "") for f in TEXT_FIELDS]
         for ta, tb in zip(texts_a, texts_b):
-            words_a, numbers_a = split_numbers(_joined(ta))
-            words_b, numbers_b = split_numbers(_joined(tb))
+            words_a, numbers_a = split_numbers(sanitize(_joined(ta)))
+            words_b, numbers_b = split_numbers(sanitize(_joined(tb)))
             if words_a != words_b:
                 same_words = False
                 continue
@@ -196,7 +203,7 @@ class CellComparison:
         return self.verdict.startswith(("FAILS", "ERROR"))
 
 
-def _verdict(committed_cell: dict, run_cell: dict, tolerance, same_words: bool) -> str:
+def _verdict(committed_cell: dict, run_cell: dict, tolerance, same_words: bool, sanitize=_unchanged) -> str:
     tags = committed_cell["metadata"].get("tags", [])
     errors = [o for o in run_cell.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
@@ -208,17 +215,22 @@ def _verdict(committed_cell: dict, run_cell: dict, tolerance, same_words: bool) 
     if not same_words:
         return "FAILS: words differ"
     new, old = comparable(run_cell.get("outputs", [])), comparable(committed_cell.get("outputs", []))
-    return "passes" if not adopt_close_numbers(new, old, tolerance) else "FAILS: numbers outside tolerance"
+    return "passes" if not adopt_close_numbers(new, old, tolerance, sanitize) else "FAILS: numbers outside tolerance"
 
 
-def compare_notebooks(committed: dict, run: dict) -> list[CellComparison]:
-    """Cell by cell (code cells not expected to raise), how the run's numbers moved and whether they pass."""
+def compare_notebooks(committed: dict, run: dict, sanitize=_unchanged) -> list[CellComparison]:
+    """Cell by cell (code cells not expected to raise), how the run's numbers moved and whether they pass.
+
+    Pass ``kdutils.course.rerun.sanitizer()`` as ``sanitize`` to compare as the notebook tests do: a run
+    time that nbval's sanitize file replaces is then neither a deviation nor a failure.
+    """
     rows = []
     cells = [(a, b) for a, b in zip(committed["cells"], run["cells"]) if a["cell_type"] == "code"]
     for number, (a, b) in enumerate(cells, start=1):
         if "raises-exception" in a["metadata"].get("tags", []):
             continue
         tolerance = tolerance_for(a["metadata"], committed["metadata"])
-        same, largest_abs, largest_rel = deviations(a, b)
-        rows.append(CellComparison(number, tolerance, same, largest_abs, largest_rel, _verdict(a, b, tolerance, same)))
+        same, largest_abs, largest_rel = deviations(a, b, sanitize)
+        verdict = _verdict(a, b, tolerance, same, sanitize)
+        rows.append(CellComparison(number, tolerance, same, largest_abs, largest_rel, verdict))
     return rows

@@ -497,3 +497,17 @@ def test_compare_reports_each_cell_and_fails_only_beyond_the_tolerance(tmp_path)
     assert code_ == EXIT_PROBLEM and printed.splitlines()[-1] == "2 cell(s) would fail"
     assert "FAILS: numbers outside tolerance" in printed and "FAILS: words differ" in printed
     assert run("compare", committed, tmp_path / "missing.ipynb")[0] == EXIT_USAGE
+
+
+def test_compare_ignores_run_times_as_the_notebook_tests_do(tmp_path):
+    """nbval's sanitize file replaces durations; compare must not fail a cell that only ran slower."""
+    metadata = {"kdutils": {"tolerance": {"abs": 0.06}}}
+    committed = write_notebook(tmp_path / "committed.ipynb", code("a", [stdout("this run: 87 s of wall time\n")]),
+                               metadata=metadata)
+    slower = write_notebook(tmp_path / "slower.ipynb", code("a", [stdout("this run: 84 s of wall time\n")]),
+                            metadata=metadata)
+    code_, printed = run("compare", committed, slower)
+    assert code_ == EXIT_OK and printed.splitlines()[1].split()[-1] == "passes", printed
+    other = write_notebook(tmp_path / "other.ipynb", code("a", [stdout("this run: 84 words of wall time\n")]),
+                           metadata=metadata)
+    assert run("compare", committed, other)[0] == EXIT_PROBLEM  # a number that is not a duration still counts
