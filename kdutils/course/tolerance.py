@@ -129,7 +129,11 @@ def comparable(outputs: list) -> list:
 TEXT_FIELDS = ("text/plain", "text/markdown", "text/html", "text/latex")
 
 
-def adopt_close_numbers(new: list, committed: list, tolerance: Tolerance, sanitize=lambda s: s) -> list[str]:
+def _unchanged(text: str) -> str:
+    return text
+
+
+def adopt_close_numbers(new: list, committed: list, tolerance: Tolerance, sanitize=_unchanged) -> list[str]:
     """Where a new output's text matches the committed one within ``tolerance``, give it the committed text.
 
     Outputs are paired by position and type; a pair that does not match is left as it was, and what
@@ -156,10 +160,6 @@ def adopt_close_numbers(new: list, committed: list, tolerance: Tolerance, saniti
 
 def _joined(text) -> str:
     return "".join(text) if isinstance(text, list) else text
-
-
-def _unchanged(text: str) -> str:
-    return text
 
 
 def deviations(committed_cell: dict, new_cell: dict, sanitize=_unchanged) -> tuple[bool, float, float]:
